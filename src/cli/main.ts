@@ -1,0 +1,52 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { ConfigError } from '../core/errors.js';
+import { resolveSettings, envName, flagName } from '../core/config.js';
+import { SERVER_SETTINGS } from './settings.js';
+import { startServer } from './server.js';
+import { VERSION } from './version.js';
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+const program = new Command();
+program.name('strata').description('Strata: the data tier of a web application, in one program').version(VERSION, '-V, --version');
+
+program
+  .command('version')
+  .description('print the version')
+  .action(() => console.log(VERSION));
+
+const server = program
+  .command('server')
+  .description('run every built service on this machine with embedded defaults')
+  .option('-c, --config <file>', 'JSON config file (settings nested by their dotted names)');
+for (const spec of SERVER_SETTINGS) {
+  server.addOption(new Option(`--${flagName(spec.name)} <value>`, `${spec.help} (env ${envName(spec.name)}, default ${String(spec.default)})`));
+}
+server.action(async (opts: Record<string, string | undefined>) => {
+  const flags: Record<string, unknown> = {};
+  for (const spec of SERVER_SETTINGS) flags[spec.name] = opts[camel(flagName(spec.name))];
+  const settings = resolveSettings(SERVER_SETTINGS, { flags, env: process.env, configFile: opts.config ?? process.env.STRATA_CONFIG });
+  const running = await startServer(settings);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`strata: ${signal}, shutting down\n`);
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+});
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`strata: ${err.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`strata: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,51 @@
+import { mkdirSync } from 'node:fs';
+import { ConfigError } from '../core/errors.js';
+import { systemClock } from '../core/clock.js';
+import { createLogger, type LogLevel } from '../core/log.js';
+import { createRegistry } from '../core/metrics.js';
+import type { Settings } from '../core/config.js';
+import { startCacheService, type CacheService } from '../cache/server.js';
+import { startAdminServer } from '../console/admin-server.js';
+import { cacheSettings } from './settings.js';
+
+export interface RunningServer {
+  cache?: CacheService;
+  adminPort: number;
+  close(): Promise<void>;
+}
+
+/** `strata server`: every built service in one process tree, sharing one metrics registry. */
+export async function startServer(settings: Settings): Promise<RunningServer> {
+  const logLevel = settings['log-level'] as LogLevel;
+  const log = createLogger(logLevel, { node: 'strata' });
+  const dataDir = settings['data-dir'] as string;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (err) {
+    throw new ConfigError(`invalid setting data-dir = ${JSON.stringify(dataDir)}: ${(err as Error).message}`);
+  }
+  const registry = createRegistry();
+  const closers: Array<() => Promise<void>> = [];
+  let cache: CacheService | undefined;
+  try {
+    if (settings['cache.enabled']) {
+      cache = await startCacheService({ settings: cacheSettings(settings), log: log.child({ service: 'cache' }), logLevel, clock: systemClock, registry });
+      closers.push(() => cache!.close());
+    }
+    const admin = await startAdminServer({
+      host: settings['admin.host'] as string, port: settings['admin.port'] as number, registry, log,
+    });
+    closers.push(() => admin.close());
+    return {
+      cache,
+      adminPort: admin.port,
+      async close() {
+        for (const close of closers.reverse()) await close();
+        log.info('stopped');
+      },
+    };
+  } catch (err) {
+    for (const close of closers.reverse()) await close();
+    throw err;
+  }
+}

@@ -1,0 +1,105 @@
+const SLAB_SIZE = 64 * 1024;
+
+/**
+ * Accumulates a batch of replies in a pooled slab and hands the socket one Buffer per batch.
+ * The flushed region is never reused (the socket may still hold it), so no copy is made:
+ * writing continues after it, and a new slab is taken when this one is full.
+ */
+export class ReplyWriter {
+  private buf: Buffer = Buffer.allocUnsafe(SLAB_SIZE);
+  private start = 0;
+  private pos = 0;
+
+  get pending(): number {
+    return this.pos - this.start;
+  }
+
+  /** Make room for n more bytes, moving the unflushed part to a new slab if needed. */
+  reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const unflushed = this.pos - this.start;
+    const next = Buffer.allocUnsafe(Math.max(SLAB_SIZE, (unflushed + n) * 2));
+    this.buf.copy(next, 0, this.start, this.pos);
+    this.buf = next;
+    this.start = 0;
+    this.pos = unflushed;
+  }
+
+  /** Append an ASCII/latin1 string. */
+  ascii(s: string): this {
+    this.reserve(s.length);
+    this.pos += this.buf.write(s, this.pos, 'latin1');
+    return this;
+  }
+
+  /** Append raw bytes src[from, to). */
+  bytes(src: Uint8Array, from = 0, to = src.length): this {
+    const n = to - from;
+    this.reserve(n);
+    this.buf.set(src.subarray(from, to), this.pos);
+    this.pos += n;
+    return this;
+  }
+
+  byte(b: number): this {
+    this.reserve(1);
+    this.buf[this.pos++] = b;
+    return this;
+  }
+
+  crlf(): this {
+    this.reserve(2);
+    this.buf[this.pos++] = 13;
+    this.buf[this.pos++] = 10;
+    return this;
+  }
+
+  /** Append a non-negative integer (up to 2^53) in decimal. */
+  decimal(n: number): this {
+    if (n < 10) return this.byte(48 + n);
+    return this.ascii(String(n));
+  }
+
+  /** Reserve n bytes and return a writable view of them, for callers that fill bytes directly. */
+  claim(n: number): { buf: Buffer; offset: number } {
+    this.reserve(n);
+    const offset = this.pos;
+    this.pos += n;
+    return { buf: this.buf, offset };
+  }
+
+  /** The buffer and current write position, for fixed-layout writes (binary protocol headers). */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+  get position(): number {
+    return this.pos;
+  }
+  advance(n: number): void {
+    this.pos += n;
+  }
+
+  /** Drop everything written since `mark` (a value of `position`). */
+  rewind(mark: number): void {
+    this.pos = mark;
+  }
+
+  /** Hand the batch to `write` (a socket's) as one Buffer, without copying. Returns what write returned. */
+  flush(write: (chunk: Buffer) => boolean): boolean {
+    if (this.pos === this.start) return true;
+    const chunk = this.buf.subarray(this.start, this.pos);
+    this.start = this.pos;
+    if (this.buf.length - this.pos < 512) {
+      this.buf = Buffer.allocUnsafe(SLAB_SIZE);
+      this.start = this.pos = 0;
+    }
+    return write(chunk);
+  }
+
+  /** Take the pending batch as a Buffer (for tests and in-process callers). */
+  take(): Buffer {
+    const out = Buffer.from(this.buf.subarray(this.start, this.pos));
+    this.start = this.pos;
+    return out;
+  }
+}
