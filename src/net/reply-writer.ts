@@ -79,6 +79,11 @@ export class ReplyWriter {
     this.pos += n;
   }
 
+  /** Drop every reply written since the last flush. */
+  discardUnflushed(): void {
+    this.pos = this.start;
+  }
+
   /** Drop everything written since `mark` (a value of `position`). */
   rewind(mark: number): void {
     this.pos = mark;

@@ -203,14 +203,14 @@ export function processMeta(s: TextSession, which: number): void {
     case 103: // mg
       return s.tokens.ntokens < 3 ? s.reply('ERROR') : metaGet(s);
     case 115: // ms
-      return metaSet(s);
+      return s.tokens.ntokens < 3 ? s.reply('ERROR') : metaSet(s);
     case 110: // mn
       s.store.count(STAT.cmd_meta);
       return s.error('MN');
     case 100: // md
-      return metaDelete(s);
+      return s.tokens.ntokens < 3 ? s.reply('ERROR') : metaDelete(s);
     case 97: // ma
-      return metaArithmetic(s);
+      return s.tokens.ntokens < 3 ? s.reply('ERROR') : metaArithmetic(s);
     case 101: // me
       return metaDebug(s);
     default:
@@ -261,11 +261,15 @@ function metaGet(s: TextSession): void {
     if (ref === 0) {
       s.countMiss(false);
       if (of.noReply) return;
+      const mark = out.position;
       out.ascii('EN');
       for (let i = 2; i < t.count; i++) {
         const f = t.first(i);
         if (f === 79) {
-          if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) return s.error('CLIENT_ERROR opaque token too long');
+          if (t.length(i) > MFLAG_MAX_OPAQUE_LENGTH) {
+            out.rewind(mark);
+            return s.error('CLIENT_ERROR opaque token too long');
+          }
           out.byte(32).bytes(t.buf, t.start[i], t.end[i]);
         } else if (f === 107) out.ascii(keyFlag(key, of.keyBinary));
       }
@@ -516,8 +520,8 @@ function metaArithmetic(s: TextSession): void {
   if (of.hasError) return s.error('CLIENT_ERROR invalid or duplicate flag');
   let incr = true;
   switch (of.mode) {
-    case 0: case 73: case 105: case 43: incr = true; break; // I i +
-    case 68: case 100: case 45: incr = false; break; // D d -
+    case 0: case 73: case 43: incr = true; break; // I +
+    case 68: case 45: incr = false; break; // D -
     default: return s.error('CLIENT_ERROR invalid mode for ma M token');
   }
   const store = s.store;

@@ -213,7 +213,6 @@ export class TextSession implements ProtocolSession {
       p = t.end[1];
     }
     const lineEnd = t.lineEnd;
-    const mark = out.position;
     store.lock();
     try {
       const now = store.now();
@@ -224,7 +223,9 @@ export class TextSession implements ProtocolSession {
         while (e < lineEnd && buf[e] !== 32) e++;
         const klen = e - p;
         if (klen > KEY_MAX_LENGTH) {
-          out.rewind(mark);
+          // memcached 1.6.18 drops every reply still queued on the connection here, not just
+          // this command's VALUE lines.
+          out.discardUnflushed();
           out.ascii('CLIENT_ERROR bad command line format').crlf();
           return;
         }
