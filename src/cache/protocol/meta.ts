@@ -38,7 +38,6 @@ interface MetaFlags {
 /** State of an `ms` waiting for its data block. */
 export interface MetaSetState {
   mode: Mode;
-  vivify: boolean;
   noReply: boolean;
   invalidate: boolean;
   /** Return flags in request order; "c" is filled with the CAS after storing. */
@@ -415,7 +414,7 @@ function metaSet(s: TextSession): void {
   ps.vlen = vlen;
   ps.cas = of.hasCas ? of.reqCas : 0;
   ps.noreply = false;
-  ps.meta = { mode, vivify: of.vivify, noReply: of.noReply, invalidate: of.setStale, returns };
+  ps.meta = { mode, noReply: of.noReply, invalidate: of.setStale, returns };
   if (of.newTtl) ps.exptime = of.exptime;
   s.expectValue(vlen);
 }
@@ -430,10 +429,8 @@ export function finishMetaSet(s: TextSession, m: MetaSetState, src: Buffer, off:
   store.lock();
   try {
     const now = store.now();
-    let mode = m.mode;
-    if (m.vivify && (mode === Mode.Append || mode === Mode.Prepend) && !store.find(ps.key, 0, ps.keyLen, now)) {
-      mode = Mode.Add;
-    }
+    // memcached 1.6.18 parses N on ms but does not vivify appends: a missing key is NS.
+    const mode = m.mode;
     result = storeItem(
       store,
       {
@@ -480,7 +477,7 @@ function metaDelete(s: TextSession): void {
   if (!commonChecks(s)) return;
   const key = keyOf(s);
   const of = preparse(s, 2, key);
-  if (of.hasError) return s.error('CLIENT_ERROR invalid flag');
+  if (of.hasError) return s.error('CLIENT_ERROR invalid or duplicate flag');
   const flags = echoFlags(s, key, of.keyBinary, 2);
   if (flags === null) return s.error('CLIENT_ERROR opaque token too long');
   const store = s.store;
@@ -558,7 +555,9 @@ function metaArithmetic(s: TextSession): void {
       out.ascii('NF').ascii(flags ?? '').crlf();
       return;
     }
-    if (of.noReply) return;
+    // q hides the reply of a successful delta, but not of a vivified item (as memcached 1.6.18).
+    const mark = out.position;
+    const hide = of.noReply && !created;
     if (of.value) out.ascii('VA ').decimal(text.length);
     else out.ascii('HD');
     for (let i = 2; i < t.count; i++) {
@@ -587,6 +586,7 @@ function metaArithmetic(s: TextSession): void {
     }
     out.crlf();
     if (of.value) out.ascii(text).crlf();
+    if (hide) out.rewind(mark);
   } finally {
     store.unlock();
   }
