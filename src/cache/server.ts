@@ -57,7 +57,6 @@ export async function startCacheService(opts: CacheServiceOptions): Promise<Cach
   }
 
   const listener = openSharedListener(settings.host, settings.port);
-  const workerUrl = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
   const workers: Worker[] = [];
   try {
     for (let i = 0; i < threads; i++) {
@@ -65,7 +64,7 @@ export async function startCacheService(opts: CacheServiceOptions): Promise<Cach
         sab, storeOptions, connections, fd: listener.fd, statRow: i, settings: { ...settings, port: listener.port },
         logLevel: opts.logLevel ?? 'info',
       };
-      const worker = new Worker(workerUrl, { workerData: data });
+      const worker = spawnWorker(data);
       workers.push(worker);
       await new Promise<void>((resolve, reject) => {
         worker.once('error', reject);
@@ -98,6 +97,18 @@ export async function startCacheService(opts: CacheServiceOptions): Promise<Cach
       listener.close();
     },
   };
+}
+
+/**
+ * Start a cache worker thread. From compiled output that is worker.js; when Strata runs from its
+ * TypeScript sources (tests, through tsx), a worker does not inherit tsx's loader in Node 20, so
+ * the worker loads worker.ts through tsx's API instead.
+ */
+function spawnWorker(data: CacheWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+  const source = new URL('./worker.ts', import.meta.url).href;
+  const boot = `import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(source)}, ${JSON.stringify(import.meta.url)}))`;
+  return new Worker(boot, { eval: true, workerData: data });
 }
 
 function registerCacheMetrics(registry: Registry, ctx: CacheContext): void {

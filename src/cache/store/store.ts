@@ -9,7 +9,7 @@ import {
   C_LOCK, C_PAGES_USED, C_CURR_ITEMS, C_LAST_STEAL, C_OLDEST_LIVE, F_CAS, F_OLDEST_CAS, F_STARTED, F_BYTES,
   F_TOTAL_ITEMS, F_EVICTIONS, F_RECLAIMED, F_EXPIRED_UNFETCHED, F_EVICTED_UNFETCHED, F_EVICTED_ACTIVE,
   F_SLABS_MOVED, K_SIZE, K_PER_PAGE, K_FREE_HEAD, K_FREE_COUNT, K_CARVE_REF, K_CARVE_LEFT, K_PAGES, K_HEAD,
-  K_TAIL, K_COUNT, K_ITEMS, CLASS_WORDS, STAT_NAMES,
+  K_TAIL, K_COUNT, K_ITEMS, CLASS_WORDS, STAT_NAMES, STAT, type StatName,
 } from './layout.js';
 
 /** memcached's REALTIME_MAXDELTA: exptimes above 30 days are absolute Unix times. */
@@ -132,6 +132,11 @@ export class CacheStore {
     let sum = 0;
     for (let r = 0; r < this.layout.options.statRows; r++) sum += this.f64[base + r * this.layout.statRowWords + stat];
     return sum;
+  }
+
+  /** One thread's value of a statistic. */
+  statRowValue(row: number, name: StatName): number {
+    return this.f64[(this.layout.statsOffset >> 3) + row * this.layout.statRowWords + STAT[name]];
   }
 
   resetStats(): void {
