@@ -34,7 +34,7 @@ export interface StoreRequest {
   flags: number;
   /** Already converted with store.realtime(). */
   exptime: number;
-  value: Uint8Array;
+  value: Buffer;
   valueOff: number;
   valueLen: number;
   /** CAS the client supplied (0 = none). */
@@ -113,9 +113,9 @@ export function storeItem(store: CacheStore, req: StoreRequest, now: number): St
     const src = store.valueOffset(old);
     if (req.mode === Mode.Append) {
       store.u8.copyWithin(dst, src, src + oldLen);
-      store.u8.set(req.value.subarray(req.valueOff, req.valueOff + req.valueLen), dst + oldLen);
+      req.value.copy(store.u8, dst + oldLen, req.valueOff, req.valueOff + req.valueLen);
     } else {
-      store.u8.set(req.value.subarray(req.valueOff, req.valueOff + req.valueLen), dst);
+      req.value.copy(store.u8, dst, req.valueOff, req.valueOff + req.valueLen);
       store.u8.copyWithin(dst + req.valueLen, src, src + oldLen);
     }
   } else {
@@ -128,7 +128,7 @@ export function storeItem(store: CacheStore, req: StoreRequest, now: number): St
       }
       return StoreResult.NoMemory;
     }
-    store.u8.set(req.value.subarray(req.valueOff, req.valueOff + req.valueLen), store.valueOffset(ref));
+    req.value.copy(store.u8, store.valueOffset(ref), req.valueOff, req.valueOff + req.valueLen);
   }
   if (stale) store.setMetaBits(ref, M_STALE);
   // Allocation may have evicted the old item; link replaces whatever is there now.

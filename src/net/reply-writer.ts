@@ -33,10 +33,16 @@ export class ReplyWriter {
   }
 
   /** Append raw bytes src[from, to). */
-  bytes(src: Uint8Array, from = 0, to = src.length): this {
+  bytes(src: Buffer, from = 0, to = src.length): this {
     const n = to - from;
     this.reserve(n);
-    this.buf.set(src.subarray(from, to), this.pos);
+    if (n < 32) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = from; i < to; i++) buf[p++] = src[i];
+    } else {
+      src.copy(this.buf, this.pos, from, to);
+    }
     this.pos += n;
     return this;
   }

@@ -342,7 +342,9 @@ export class CacheStore {
     this.u32[w + I_NBYTES] = nbytes;
     this.u32[w + I_META] = nkey | (cls << M_CLS_SHIFT);
     this.f64[ref + 4] = 0;
-    this.u8.set(key.subarray(off, off + nkey), ref * 8 + ITEM_HEADER);
+    const u8 = this.u8;
+    let p = ref * 8 + ITEM_HEADER;
+    for (let i = off; i < off + nkey; i++) u8[p++] = key[i];
     return ref;
   }
 
