@@ -99,6 +99,7 @@ test('a full store evicts least recently used items and counts evictions', () =>
   assert.deepEqual(get(store, 'key:0'), value, 'the hot key survived');
   assert.deepEqual(get(store, `key:${n - 1}`), value, 'the newest key is there');
   assert.equal(get(store, 'key:1'), null, 'an old cold key was evicted');
+  store.verify();
 });
 
 test('pages move to a size class that starves (slab rebalancing)', () => {
@@ -113,6 +114,7 @@ test('pages move to a size class that starves (slab rebalancing)', () => {
   }
   assert.ok(store.globals().slabsMoved > 0);
   assert.deepEqual(get(store, 'b:39'), big);
+  store.verify();
 });
 
 test('an item over the size limit is refused and a set removes the old value', () => {
@@ -154,6 +156,7 @@ test('model check: random set/add/replace/append/prepend/delete/get match a Map'
       }
       for (const [k, v] of model) assert.deepEqual(get(store, k), v);
       assert.equal(store.globals().currItems, model.size);
+      store.verify();
     }),
     { numRuns: 200 },
   );

@@ -629,6 +629,57 @@ export class CacheStore {
     return true;
   }
 
+  // ---- invariants ---------------------------------------------------------------------------
+
+  /**
+   * Walk every list and the hash table and check that they agree with each other and with the
+   * counters. For tests and debugging; call with the lock held. Throws on the first violation.
+   */
+  verify(): void {
+    const u32 = this.u32;
+    const i32 = this.i32;
+    let linked = 0;
+    for (let cls = 1; cls < this.layout.classSizes.length; cls++) {
+      const k = this.classBase + cls * CLASS_WORDS;
+      let items = 0;
+      for (let seg = SEG_HOT; seg <= SEG_COLD; seg++) {
+        let prev = 0;
+        let n = 0;
+        for (let ref = i32[k + K_HEAD + seg - 1]; ref !== 0; ref = u32[ref * 2 + I_NEXT]) {
+          const meta = u32[ref * 2 + I_META];
+          assert(meta & M_LINKED, `class ${cls} segment ${seg}: unlinked item in LRU`);
+          assert(((meta >>> M_SEG_SHIFT) & 3) === seg, `class ${cls}: item in wrong segment`);
+          assert(((meta >>> M_CLS_SHIFT) & 0xff) === cls, `class ${cls}: item of another class`);
+          assert(u32[ref * 2 + I_PREV] === prev, `class ${cls} segment ${seg}: broken prev link`);
+          prev = ref;
+          assert(++n <= this.layout.pageCount * this.pageRefs, 'LRU cycle');
+        }
+        assert(i32[k + K_TAIL + seg - 1] === prev, `class ${cls} segment ${seg}: wrong tail`);
+        assert(i32[k + K_COUNT + seg - 1] === n, `class ${cls} segment ${seg}: count ${i32[k + K_COUNT + seg - 1]} != ${n}`);
+        items += n;
+      }
+      assert(i32[k + K_ITEMS] === items, `class ${cls}: items counter`);
+      linked += items;
+      let free = 0;
+      for (let ref = i32[k + K_FREE_HEAD]; ref !== 0; ref = u32[ref * 2 + I_NEXT]) {
+        assert(u32[ref * 2 + I_META] & M_FREE, `class ${cls}: free list holds a used chunk`);
+        assert(++free <= this.layout.pageCount * this.pageRefs, 'free list cycle');
+      }
+      assert(i32[k + K_FREE_COUNT] === free, `class ${cls}: free count`);
+    }
+    assert(i32[C_CURR_ITEMS] === linked, `curr_items ${i32[C_CURR_ITEMS]} != items in LRUs ${linked}`);
+    let hashed = 0;
+    for (let b = 0; b < this.layout.bucketCount; b++) {
+      for (let ref = u32[this.bucketBase + b]; ref !== 0; ref = u32[ref * 2 + I_HNEXT]) {
+        assert(u32[ref * 2 + I_META] & M_LINKED, 'hash chain holds an unlinked item');
+        const nkey = u32[ref * 2 + I_META] & M_NKEY;
+        assert((murmur3(this.u8, ref * 8 + ITEM_HEADER, nkey) & this.bucketMask) === b, 'item in the wrong bucket');
+        assert(++hashed <= linked, 'hash chain cycle or extra item');
+      }
+    }
+    assert(hashed === linked, `hash table holds ${hashed} items, LRUs ${linked}`);
+  }
+
   // ---- flush --------------------------------------------------------------------------------
 
   /** memcached's flush_all: items last written before the horizon (or with older CAS) are dead. */
