@@ -92,6 +92,9 @@ export const CASES: Array<[string, string[]]> = [
   ['NUL in line', ['get a\x00 b\r\n']],
   ['quit', ['set q 0 0 1\r\n1\r\nquit\r\n']],
   ['http garbage', ['GET / HTTP/1.0\r\n']],
+  ['http garbage after a command', ['set h 0 0 1\r\n1\r\nget h\r\nGET / HTTP/1.1\r\n']],
+  ['long line without newline', ['set h 0 0 1\r\n1\r\nincr ' + ' '.repeat(3000)]],
+  ['long get line', ['set h 0 0 1\r\n1\r\nget' + ' h'.repeat(2000) + '\r\n']],
   // meta
   ['meta mn', ['mn\r\n']],
   ['meta ms/mg', ['ms mk 2 T0 F7\r\nhi\r\nmg mk v f t c s k\r\nmg missing v\r\nmg missing v q\r\n']],

@@ -3,7 +3,7 @@ import type { CacheContext } from '../context.js';
 import type { CacheStore } from '../store/store.js';
 import { STAT } from '../store/layout.js';
 import { Mode, StoreResult, storeItem, addDelta, DeltaResult, lastDeltaValue, lastStoredCas } from '../ops.js';
-import type { ProtocolSession } from './connection.js';
+import type { Closing, ProtocolSession } from './connection.js';
 import { KEY_MAX_LENGTH } from './text.js';
 import { generalStats } from './stats.js';
 
@@ -64,7 +64,7 @@ function quietBase(op: number): number {
 }
 
 export class BinarySession implements ProtocolSession {
-  closing: 'none' | 'after-flush' | 'now' = 'none';
+  closing: Closing = 'none';
   private readonly store: CacheStore;
   private stage: Buffer | null = null;
   private staged = 0;
@@ -103,7 +103,8 @@ export class BinarySession implements ProtocolSession {
       }
       if (end - pos < HEADER) return pos;
       if (buf[pos] !== REQ_MAGIC) {
-        this.closing = 'now';
+        // memcached closes at once here, and the replies it had not yet sent go with it.
+        this.closing = 'drop';
         return pos;
       }
       const bodyLen = buf.readUInt32BE(pos + 8);
@@ -157,14 +158,23 @@ export class BinarySession implements ProtocolSession {
     if (this.isKnown(base)) {
       this.protocolError();
     } else {
-      this.error(Status.UnknownCommand);
-      this.swallow = bodyLen;
+      this.unknownCommand(keyLen, extLen, bodyLen);
     }
     return false;
   }
 
   private isKnown(op: number): boolean {
-    return op <= Op.Touch || op === Op.Gat || op === Op.GatK;
+    return op !== Op.Verbosity && (op <= Op.Touch || op === Op.Gat || op === Op.GatK);
+  }
+
+  /**
+   * memcached 1.6.18 answers an unknown opcode and then swallows `bodyLen` bytes counted after
+   * the key and extras it has already consumed, so it eats into the next request; we do the same
+   * so the bytes that follow are read identically.
+   */
+  private unknownCommand(keyLen: number, extLen: number, bodyLen: number): void {
+    this.error(Status.UnknownCommand);
+    this.swallow += bodyLen + keyLen + extLen;
   }
 
   private begin(buf: Buffer, pos: number): void {
@@ -267,11 +277,9 @@ export class BinarySession implements ProtocolSession {
       case Op.Stat:
         if (extLen !== 0) return this.protocolError();
         return this.stat(buf, key, keyLen);
-      case Op.Verbosity:
-        if (extLen !== 4 || keyLen !== 0 || bodyLen !== 4) return this.protocolError();
-        return this.ok();
       default:
-        this.error(Status.UnknownCommand);
+        // The whole packet is consumed already; memcached swallows key + extras more.
+        this.unknownCommand(keyLen, extLen, 0);
     }
   }
 

@@ -5,6 +5,8 @@ import { STAT } from '../store/layout.js';
 import { TextSession } from './text.js';
 import { BinarySession } from './binary.js';
 
+export type Closing = 'none' | 'after-flush' | 'now' | 'drop';
+
 /** A protocol's view of a connection's input: consume what is complete, keep the rest. */
 export interface ProtocolSession {
   /**
@@ -12,8 +14,11 @@ export interface ProtocolSession {
    * consumed. Replies go to the session's writer. May set `closing`.
    */
   process(buf: Buffer, pos: number, end: number): number;
-  /** Set when the connection must close after the pending replies are sent. */
-  closing: 'none' | 'after-flush' | 'now';
+  /**
+   * Set when the connection must close: after the pending replies are sent ('after-flush', also
+   * 'now', which stops reading input at once), or dropping the replies not yet sent ('drop').
+   */
+  closing: Closing;
 }
 
 /** Output queued beyond this stops request processing until the socket drains. */
@@ -81,8 +86,9 @@ export class CacheConnection implements ConnectionHandler {
       const rest = buf.subarray(pos);
       this.pending = rest.length < 4096 ? Buffer.from(rest) : rest;
     }
+    if (session.closing === 'drop') this.out.discardUnflushed();
     this.flush();
-    if (session.closing === 'now') this.conn.destroy();
+    if (session.closing === 'now' || session.closing === 'drop') this.conn.destroy();
     else if (session.closing === 'after-flush') this.conn.end();
     else if (this.waitingForDrain) this.conn.socket.pause();
   }

@@ -5,7 +5,7 @@ import { STAT } from '../store/layout.js';
 import { Mode, StoreResult, storeItem, addDelta, DeltaResult, lastDeltaValue } from '../ops.js';
 import { parseI32, parseU32, parseU64 } from './numbers.js';
 import { Tokens } from './tokens.js';
-import type { ProtocolSession } from './connection.js';
+import type { Closing, ProtocolSession } from './connection.js';
 import { processMeta, finishMetaSet, type MetaSetState } from './meta.js';
 import { writeStats } from './stats.js';
 
@@ -39,7 +39,7 @@ interface PendingStore {
  * replies, errors and quirks. Parsing stays apart from item storage (ops.ts, store/).
  */
 export class TextSession implements ProtocolSession {
-  closing: 'none' | 'after-flush' | 'now' = 'none';
+  closing: Closing = 'none';
   readonly tokens = new Tokens();
   readonly store: CacheStore;
   /** Bytes still to read for the pending data block (value + CRLF), 0 when reading lines. */
