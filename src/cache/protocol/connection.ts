@@ -82,9 +82,8 @@ export class CacheConnection implements ConnectionHandler {
       if (!progressed) break;
     }
     if (pos < buf.length && session.closing === 'none') {
-      // Keep the unconsumed tail; copy it when small so the large chunk can be freed.
-      const rest = buf.subarray(pos);
-      this.pending = rest.length < 4096 ? Buffer.from(rest) : rest;
+      // Keep the unconsumed tail; the chunk's memory is reused by the next read, so copy it.
+      this.pending = Buffer.from(buf.subarray(pos));
     }
     if (session.closing === 'drop') this.out.discardUnflushed();
     this.flush();
