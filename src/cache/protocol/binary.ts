@@ -1,4 +1,5 @@
 import type { ReplyWriter } from '../../net/reply-writer.js';
+import { StagingBuffer } from '../../net/staging-buffer.js';
 import type { CacheContext } from '../context.js';
 import type { CacheStore } from '../store/store.js';
 import { STAT } from '../store/layout.js';
@@ -66,8 +67,7 @@ function quietBase(op: number): number {
 export class BinarySession implements ProtocolSession {
   closing: Closing = 'none';
   private readonly store: CacheStore;
-  private stage: Buffer | null = null;
-  private staged = 0;
+  private stage: StagingBuffer | null = null;
   private swallow = 0;
   // The request being answered.
   private opcode = 0;
@@ -90,14 +90,11 @@ export class BinarySession implements ProtocolSession {
         continue;
       }
       if (this.stage !== null) {
-        const n = Math.min(end - pos, this.stage.length - this.staged);
-        buf.copy(this.stage, this.staged, pos, pos + n);
-        this.staged += n;
-        pos += n;
-        if (this.staged === this.stage.length) {
-          const stage = this.stage;
+        pos += this.stage.fill(buf, pos, end);
+        if (this.stage.complete) {
+          const block = this.stage.block;
           this.stage = null;
-          this.request(stage, 0);
+          this.request(block, 0);
         }
         continue;
       }
@@ -118,8 +115,7 @@ export class BinarySession implements ProtocolSession {
         pos += total;
         continue;
       }
-      this.stage = Buffer.allocUnsafe(total);
-      this.staged = 0;
+      this.stage = new StagingBuffer(total);
     }
     return pos;
   }

@@ -1,4 +1,5 @@
 import type { ReplyWriter } from '../../net/reply-writer.js';
+import { StagingBuffer } from '../../net/staging-buffer.js';
 import type { CacheContext } from '../context.js';
 import type { CacheStore } from '../store/store.js';
 import { STAT } from '../store/layout.js';
@@ -44,8 +45,7 @@ export class TextSession implements ProtocolSession {
   readonly store: CacheStore;
   /** Bytes still to read for the pending data block (value + CRLF), 0 when reading lines. */
   private want = 0;
-  private stage: Buffer | null = null;
-  private staged = 0;
+  private stage: StagingBuffer | null = null;
   private swallow = 0;
   readonly pendingStore: PendingStore = {
     mode: Mode.Set, key: Buffer.alloc(KEY_MAX_LENGTH + 8), keyLen: 0, flags: 0, exptime: 0, vlen: 0, cas: 0,
@@ -72,19 +72,13 @@ export class TextSession implements ProtocolSession {
           pos += n;
           continue;
         }
-        if (this.stage === null) {
-          this.stage = Buffer.allocUnsafe(this.want);
-          this.staged = 0;
-        }
-        const n = Math.min(avail, this.want - this.staged);
-        buf.copy(this.stage, this.staged, pos, pos + n);
-        this.staged += n;
-        pos += n;
-        if (this.staged === this.want) {
-          const stage = this.stage;
+        if (this.stage === null) this.stage = new StagingBuffer(this.want);
+        pos += this.stage.fill(buf, pos, end);
+        if (this.stage.complete) {
+          const block = this.stage.block;
           this.stage = null;
           this.want = 0;
-          this.completeValue(stage, 0);
+          this.completeValue(block, 0);
         }
         continue;
       }
