@@ -130,9 +130,13 @@ export function storeItem(store: CacheStore, req: StoreRequest, now: number): St
     }
     req.value.copy(store.u8, store.valueOffset(ref), req.valueOff, req.valueOff + req.valueLen);
   }
-  if (stale) store.setMetaBits(ref, M_STALE);
   // Allocation may have evicted the old item; link replaces whatever is there now.
   const current = store.find(key, keyOff, keyLen, now);
+  if (stale && current) {
+    // A stale write keeps the TTL and lease state of the item it replaces (memcached's CAS_STALE).
+    store.setExptime(ref, store.exptime(current));
+    store.setMetaBits(ref, M_STALE | (store.meta(current) & M_WIN_SENT));
+  }
   if (current) store.unlink(current);
   store.link(ref, now);
   lastStoredCas = store.cas(ref);

@@ -123,6 +123,7 @@ export const CASES: Array<[string, string[]]> = [
   ['meta ms S unsupported', ['ms mk 2 S2\r\nhi\r\n']],
   ['meta ms quiet', ['ms mk 2 q\r\nhi\r\nms mk 2 q MA\r\nhi\r\nms nope 2 q MR\r\nhi\r\n']],
   ['meta ms invalidate', ['ms mk 2 I\r\nhi\r\nmg mk v\r\n']],
+  ['meta ms stale write after md I', ['ms st 2 T100\r\nhi\r\nmg st c\r\n', 'md st I\r\nmg st c v\r\nms st 2 I C{CAS}\r\nho\r\nmg st v t c\r\nmg st v\r\n']],
   ['meta ms bad chunk', ['ms mk 2\r\nhiX\r\n']],
   ['meta ma modes', ['ms n 2\r\n10\r\nma n MI D5 v c t N0\r\nma n M- D3 v\r\nma n Md v\r\nma n M+ v\r\n', 'ma n Mx\r\n', 'ma n Dabc\r\n']],
   ['meta ma non-numeric', ['ms mk 2\r\nhi\r\nma mk\r\n']],
