@@ -89,6 +89,8 @@ export const CASES: Array<[string, string[]]> = [
   ['stats reset', ['stats reset\r\n']],
   ['stats detail usage', ['stats detail\r\n']],
   ['stats bogus', ['stats bogus\r\n']],
+  ['stats sizes', ['stats sizes\r\n']],
+  ['shutdown not enabled', ['shutdown\r\n', 'shutdown graceful\r\n']],
   ['NUL in line', ['get a\x00 b\r\n']],
   ['quit', ['set q 0 0 1\r\n1\r\nquit\r\n']],
   ['http garbage', ['GET / HTTP/1.0\r\n']],

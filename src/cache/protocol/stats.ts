@@ -20,6 +20,7 @@ export function writeStats(s: TextSession): void {
   if (t.is(1, 'items')) return lines(s, itemStats(s.ctx));
   if (t.is(1, 'slabs')) return lines(s, slabStats(s.ctx));
   if (t.is(1, 'conns')) return lines(s, []);
+  if (t.is(1, 'sizes')) return lines(s, [['sizes_status', 'disabled']]);
   s.reply('ERROR');
 }
 

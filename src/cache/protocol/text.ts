@@ -154,6 +154,8 @@ export class TextSession implements ProtocolSession {
       case 115: // s
         if (t.is(0, 'set')) return nt === 6 || nt === 7 ? this.update(Mode.Set) : this.reply('ERROR');
         if (t.is(0, 'stats')) return writeStats(this);
+        // Remote shutdown needs memcached's -A; Strata has no such setting, so it is never enabled.
+        if (t.is(0, 'shutdown')) return this.reply('ERROR: shutdown not enabled');
         break;
       case 97: // a
         if (t.is(0, 'add')) return nt === 6 || nt === 7 ? this.update(Mode.Add) : this.reply('ERROR');
