@@ -161,3 +161,25 @@ test('model check: random set/add/replace/append/prepend/delete/get match a Map'
     { numRuns: 200 },
   );
 });
+
+test('the hash table doubles as items grow, a few buckets per link, and finds every item throughout', () => {
+  const { store } = makeStore({ memoryLimit: 64 * 1024 * 1024 });
+  const start = store.globals().hashBuckets;
+  const n = 300_000;
+  const value = Buffer.from('v');
+  let sawExpanding = false;
+  for (let i = 0; i < n; i++) {
+    set(store, `k${i}`, value);
+    if (store.globals().hashExpanding && !sawExpanding) {
+      sawExpanding = true;
+      // Mid-expansion every item is still found and the table is consistent.
+      for (let j = 0; j <= i; j += 97) assert.deepEqual(get(store, `k${j}`), value);
+      store.verify();
+    }
+  }
+  assert.ok(sawExpanding);
+  assert.ok(store.globals().hashBuckets >= start * 4, `grew from ${start} to ${store.globals().hashBuckets}`);
+  assert.ok(store.globals().hashBuckets * 1.5 >= store.globals().currItems || store.globals().hashExpanding);
+  for (let j = 0; j < n; j += 7) assert.deepEqual(get(store, `k${j}`), value);
+  store.verify();
+});

@@ -68,7 +68,7 @@ export function generalStats(ctx: CacheContext): Array<[string, string | number]
     ['threads', ctx.settings.threads],
     ['hash_power_level', Math.log2(g.hashBuckets)],
     ['hash_bytes', g.hashBuckets * 4],
-    ['hash_is_expanding', 0],
+    ['hash_is_expanding', g.hashExpanding ? 1 : 0],
     ['slabs_moved', g.slabsMoved],
     ['bytes', g.bytes],
     ['curr_items', g.currItems],

@@ -57,7 +57,8 @@ export const C_PAGES_USED = 1;
 export const C_CURR_ITEMS = 2;
 export const C_LAST_STEAL = 3;
 export const C_OLDEST_LIVE = 4; // flush_all horizon, relative seconds (0 = none)
-export const C_HASH_ITEMS = 5;
+export const C_HASH_BUCKETS = 5; // buckets in use (a power of two), doubled as items grow
+export const C_HASH_EXPAND = 6; // while doubling: old buckets already split; -1 otherwise
 /** Control float64 slots (Float64 index; the control block is 256 bytes). */
 export const F_CAS = 8; // last CAS handed out
 export const F_OLDEST_CAS = 9; // flush_all: items with a smaller CAS are dead
@@ -108,7 +109,9 @@ export interface StoreLayout {
   classesOffset: number;
   pageMapOffset: number;
   bucketsOffset: number;
+  /** Buckets reserved (the most the table grows to); only the first C_HASH_BUCKETS are in use. */
   bucketCount: number;
+  initialBuckets: number;
   arenaOffset: number;
   totalBytes: number;
 }
@@ -142,7 +145,7 @@ export function computeLayout(options: StoreOptions): StoreLayout {
   if (totalBytes / 8 >= 2 ** 32) throw new RangeError('cache memory limit too large (max 32 GiB)');
   return {
     options, pageSize, pageCount, classSizes, statsOffset, statRowWords: STAT_ROW, classesOffset,
-    pageMapOffset, bucketsOffset, bucketCount, arenaOffset, totalBytes,
+    pageMapOffset, bucketsOffset, bucketCount, initialBuckets: Math.min(bucketCount, 1 << 16), arenaOffset, totalBytes,
   };
 }
 

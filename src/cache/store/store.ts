@@ -6,7 +6,7 @@ import {
   type StoreLayout, type StoreOptions, computeLayout, memcachedItemSize,
   I_HNEXT, I_PREV, I_NEXT, I_EXPTIME, I_TIME, I_FLAGS, I_NBYTES, I_META, ITEM_HEADER,
   M_NKEY, M_CLS_SHIFT, M_SEG_SHIFT, M_LINKED, M_ACTIVE, M_FETCHED, M_FREE, SEG_HOT, SEG_WARM, SEG_COLD,
-  C_LOCK, C_PAGES_USED, C_CURR_ITEMS, C_LAST_STEAL, C_OLDEST_LIVE, F_CAS, F_OLDEST_CAS, F_STARTED, F_BYTES,
+  C_LOCK, C_PAGES_USED, C_CURR_ITEMS, C_HASH_BUCKETS, C_HASH_EXPAND, C_LAST_STEAL, C_OLDEST_LIVE, F_CAS, F_OLDEST_CAS, F_STARTED, F_BYTES,
   F_TOTAL_ITEMS, F_EVICTIONS, F_RECLAIMED, F_EXPIRED_UNFETCHED, F_EVICTED_UNFETCHED, F_EVICTED_ACTIVE,
   F_SLABS_MOVED, K_SIZE, K_PER_PAGE, K_FREE_HEAD, K_FREE_COUNT, K_CARVE_REF, K_CARVE_LEFT, K_PAGES, K_HEAD,
   K_TAIL, K_COUNT, K_ITEMS, CLASS_WORDS, STAT_NAMES, STAT, type StatName,
@@ -25,6 +25,8 @@ export function createStoreMemory(options: StoreOptions, clock: Clock): SharedAr
   const f64 = new Float64Array(sab);
   // Like memcached, relative time starts a little before the process so that "now" is never 0.
   f64[F_STARTED] = Math.floor(clock.nowMs() / 1000) - 62;
+  i32[C_HASH_BUCKETS] = layout.initialBuckets;
+  i32[C_HASH_EXPAND] = -1;
   for (let cls = 1; cls < layout.classSizes.length; cls++) {
     const base = (layout.classesOffset >> 2) + cls * CLASS_WORDS;
     i32[base + K_SIZE] = layout.classSizes[cls];
@@ -52,7 +54,6 @@ export class CacheStore {
   private readonly mutex: SharedMutex;
   private readonly classBase: number;
   private readonly bucketBase: number;
-  private readonly bucketMask: number;
   private readonly pageMapBase: number;
   private readonly arenaRef: number;
   private readonly pageRefs: number;
@@ -77,7 +78,6 @@ export class CacheStore {
     this.mutex = new SharedMutex(this.i32, C_LOCK);
     this.classBase = this.layout.classesOffset >> 2;
     this.bucketBase = this.layout.bucketsOffset >> 2;
-    this.bucketMask = this.layout.bucketCount - 1;
     this.pageMapBase = this.layout.pageMapOffset;
     this.arenaRef = this.layout.arenaOffset / 8;
     this.pageRefs = this.layout.pageSize / 8;
@@ -171,7 +171,8 @@ export class CacheStore {
       pageCount: this.layout.pageCount,
       pageSize: this.layout.pageSize,
       limitBytes: this.layout.pageCount * this.layout.pageSize,
-      hashBuckets: this.layout.bucketCount,
+      hashBuckets: this.i32[C_HASH_BUCKETS],
+      hashExpanding: this.i32[C_HASH_EXPAND] >= 0,
     };
   }
 
@@ -269,7 +270,7 @@ export class CacheStore {
    */
   find(key: Uint8Array, off: number, len: number, now: number): number {
     const hv = murmur3(key, off, len);
-    let ref = this.u32[this.bucketBase + (hv & this.bucketMask)];
+    let ref = this.u32[this.bucketBase + this.bucketOf(hv)];
     while (ref !== 0) {
       if (this.keyEquals(ref, key, off, len)) {
         if (this.isDead(ref, now)) {
@@ -422,7 +423,7 @@ export class CacheStore {
     const w = ref * 2;
     const nkey = this.u32[w + I_META] & M_NKEY;
     const hv = murmur3(this.u8, ref * 8 + ITEM_HEADER, nkey);
-    const b = this.bucketBase + (hv & this.bucketMask);
+    const b = this.bucketBase + this.bucketOf(hv);
     this.u32[w + I_HNEXT] = this.u32[b];
     this.u32[b] = ref;
     this.u32[w + I_META] |= M_LINKED;
@@ -431,6 +432,7 @@ export class CacheStore {
     this.lruPush(ref, (this.u32[w + I_META] >>> M_CLS_SHIFT) & 0xff, SEG_HOT);
     this.i32[C_CURR_ITEMS]++;
     this.f64[F_TOTAL_ITEMS]++;
+    this.growHash();
     this.f64[F_BYTES] += memcachedItemSize(nkey, this.u32[w + I_NBYTES]);
   }
 
@@ -452,7 +454,7 @@ export class CacheStore {
     assert(meta & M_LINKED, 'detach of an unlinked item');
     const nkey = meta & M_NKEY;
     const hv = murmur3(this.u8, ref * 8 + ITEM_HEADER, nkey);
-    const b = this.bucketBase + (hv & this.bucketMask);
+    const b = this.bucketBase + this.bucketOf(hv);
     let cur = this.u32[b];
     if (cur === ref) {
       this.u32[b] = this.u32[w + I_HNEXT];
@@ -465,6 +467,58 @@ export class CacheStore {
     this.u32[w + I_META] &= ~M_LINKED;
     this.i32[C_CURR_ITEMS]--;
     this.f64[F_BYTES] -= memcachedItemSize(nkey, this.u32[w + I_NBYTES]);
+  }
+
+  // ---- hash table ---------------------------------------------------------------------------
+
+  /**
+   * The bucket of a hash. The table doubles in place, as memcached's does, but a few buckets at
+   * a time: while doubling, old buckets below the cursor have been split into b and b + n.
+   */
+  private bucketOf(hv: number): number {
+    const n = this.i32[C_HASH_BUCKETS];
+    const b = hv & (n - 1);
+    const cursor = this.i32[C_HASH_EXPAND];
+    return cursor >= 0 && b < cursor ? hv & (2 * n - 1) : b;
+  }
+
+  /** Start doubling when items pass 1.5 per bucket; each link then splits a few more buckets. */
+  private growHash(): void {
+    const i = this.i32;
+    const n = i[C_HASH_BUCKETS];
+    if (i[C_HASH_EXPAND] < 0) {
+      if (i[C_CURR_ITEMS] <= n * 1.5 || 2 * n > this.layout.bucketCount) return;
+      i[C_HASH_EXPAND] = 0;
+    }
+    const u32 = this.u32;
+    const base = this.bucketBase;
+    const end = Math.min(n, i[C_HASH_EXPAND] + 16);
+    for (let b = i[C_HASH_EXPAND]; b < end; b++) {
+      // Split bucket b: items whose next hash bit is set move to bucket b + n (empty until now).
+      let keep = 0;
+      let move = 0;
+      let ref = u32[base + b];
+      while (ref !== 0) {
+        const next = u32[ref * 2 + I_HNEXT];
+        const hv = murmur3(this.u8, ref * 8 + ITEM_HEADER, u32[ref * 2 + I_META] & M_NKEY);
+        if (hv & n) {
+          u32[ref * 2 + I_HNEXT] = move;
+          move = ref;
+        } else {
+          u32[ref * 2 + I_HNEXT] = keep;
+          keep = ref;
+        }
+        ref = next;
+      }
+      u32[base + b] = keep;
+      u32[base + b + n] = move;
+    }
+    if (end === n) {
+      i[C_HASH_BUCKETS] = 2 * n;
+      i[C_HASH_EXPAND] = -1;
+    } else {
+      i[C_HASH_EXPAND] = end;
+    }
   }
 
   // ---- segmented LRU --------------------------------------------------------------------------
@@ -673,7 +727,7 @@ export class CacheStore {
       for (let ref = u32[this.bucketBase + b]; ref !== 0; ref = u32[ref * 2 + I_HNEXT]) {
         assert(u32[ref * 2 + I_META] & M_LINKED, 'hash chain holds an unlinked item');
         const nkey = u32[ref * 2 + I_META] & M_NKEY;
-        assert((murmur3(this.u8, ref * 8 + ITEM_HEADER, nkey) & this.bucketMask) === b, 'item in the wrong bucket');
+        assert(this.bucketOf(murmur3(this.u8, ref * 8 + ITEM_HEADER, nkey)) === b, 'item in the wrong bucket');
         assert(++hashed <= linked, 'hash chain cycle or extra item');
       }
     }
