@@ -10,8 +10,16 @@ export class ReplyWriter {
   private start = 0;
   private pos = 0;
 
+  /** Replies queued beyond this should stop request processing until the socket drains. */
+  constructor(readonly highWater = 4 * 1024 * 1024) {}
+
   get pending(): number {
     return this.pos - this.start;
+  }
+
+  /** Whether the unflushed replies passed the high-water mark. */
+  get full(): boolean {
+    return this.pos - this.start > this.highWater;
   }
 
   /** Make room for n more bytes, moving the unflushed part to a new slab if needed. */

@@ -82,7 +82,7 @@ export class BinarySession implements ProtocolSession {
   }
 
   process(buf: Buffer, pos: number, end: number): number {
-    while (pos < end && this.closing === 'none') {
+    while (pos < end && this.closing === 'none' && !this.out.full) {
       if (this.swallow > 0) {
         const n = Math.min(end - pos, this.swallow);
         this.swallow -= n;

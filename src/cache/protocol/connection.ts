@@ -11,7 +11,8 @@ export type Closing = 'none' | 'after-flush' | 'now' | 'drop';
 export interface ProtocolSession {
   /**
    * Process complete requests in buf[pos, end) and return the offset of the first byte not
-   * consumed. Replies go to the session's writer. May set `closing`.
+   * consumed. Replies go to the session's writer; processing stops early when the writer is
+   * full, so the caller can flush and wait for the socket to drain. May set `closing`.
    */
   process(buf: Buffer, pos: number, end: number): number;
   /**
@@ -20,9 +21,6 @@ export interface ProtocolSession {
    */
   closing: Closing;
 }
-
-/** Output queued beyond this stops request processing until the socket drains. */
-const OUTPUT_HIGH_WATER = 4 * 1024 * 1024;
 
 /**
  * One client connection of the cache: detects the protocol from the first byte (0x80 is the
@@ -72,7 +70,7 @@ export class CacheConnection implements ConnectionHandler {
       const progressed = next !== pos;
       pos = next;
       if (session.closing !== 'none') break;
-      if (this.out.pending > OUTPUT_HIGH_WATER) {
+      if (this.out.full) {
         if (!this.flush()) {
           this.waitingForDrain = true;
           break;

@@ -62,7 +62,7 @@ export class TextSession implements ProtocolSession {
   }
 
   process(buf: Buffer, pos: number, end: number): number {
-    while (pos < end && this.closing === 'none') {
+    while (pos < end && this.closing === 'none' && !this.out.full) {
       if (this.want > 0) {
         const avail = end - pos;
         if (this.stage === null && avail >= this.want) {
