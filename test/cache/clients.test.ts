@@ -1,10 +1,8 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
-import { startStrataCache } from '../helpers/strata.js';
+import { memcachedAndStrata } from '../helpers/peers.js';
 import { TextSession } from '../helpers/text-session.js';
-import type { CacheService } from '../../src/cache/server.js';
 
 /**
  * The npm clients users already have, unchanged, against Strata — and the same script against
@@ -93,17 +91,17 @@ async function memcacheClientScript(port: number): Promise<unknown[]> {
   const seen: unknown[] = [];
   try {
     seen.push(await client.set('ec:a', 'hello'));
-    seen.push((await client.get<string>('ec:a'))?.value);
+    seen.push((await client.get('ec:a'))?.value);
     seen.push(await client.get('ec:missing'));
     seen.push(await client.set('ec:ttl', 'x', { lifetime: 300 }));
     seen.push(await ttlOf(port, 'ec:ttl'));
     seen.push(await client.set('ec:b', 'B'));
-    const multi = await client.get<string>(['ec:a', 'ec:b', 'ec:missing']);
-    seen.push(Object.fromEntries(Object.entries(multi).map(([k, v]) => [k, v?.value])));
-    const gets = await client.gets<string>('ec:a');
+    const multi = await client.get(['ec:a', 'ec:b', 'ec:missing']);
+    seen.push(Object.fromEntries(Object.entries(multi as Record<string, { value: string }>).map(([k, v]) => [k, v?.value])));
+    const gets = await client.gets('ec:a');
     seen.push(await client.cas('ec:a', 'changed', { casUniq: gets!.casUniq }));
     seen.push(await client.cas('ec:a', 'stale', { casUniq: gets!.casUniq }).catch((e: Error) => e.message));
-    seen.push((await client.get<string>('ec:a'))?.value);
+    seen.push((await client.get('ec:a'))?.value);
     seen.push(await client.set('ec:n', '10'));
     seen.push(await client.incr('ec:n', 5));
     seen.push(await client.decr('ec:n', 100));
@@ -117,30 +115,19 @@ async function memcacheClientScript(port: number): Promise<unknown[]> {
   return seen;
 }
 
-let memcached: RealMemcached;
-let strata: CacheService;
-
-before(async () => {
-  memcached = await startMemcached();
-  strata = await startStrataCache();
-});
-
-after(async () => {
-  await memcached?.stop();
-  await strata?.close();
-});
+const peers = memcachedAndStrata();
 
 test('memjs (binary protocol) sees the same results from Strata as from memcached', async () => {
-  const expected = await memjsScript(memcached.port);
-  const actual = await memjsScript(strata.port);
+  const expected = await memjsScript(peers.memcached.port);
+  const actual = await memjsScript(peers.strata.port);
   assert.deepEqual(actual, expected);
   assert.equal(actual[1], 'hello');
   assert.equal(actual[4], 'HD t300');
 });
 
 test('memcached (3rd-Eden, text protocol) sees the same results from Strata as from memcached', async () => {
-  const expected = await memcachedScript(memcached.port);
-  const actual = await memcachedScript(strata.port);
+  const expected = await memcachedScript(peers.memcached.port);
+  const actual = await memcachedScript(peers.strata.port);
   assert.deepEqual(actual, expected);
   assert.equal(actual[1], 'hello');
   assert.equal(actual[4], 'HD t300');
@@ -148,8 +135,8 @@ test('memcached (3rd-Eden, text protocol) sees the same results from Strata as f
 });
 
 test('memcache-client (text protocol) sees the same results from Strata as from memcached', async () => {
-  const expected = await memcacheClientScript(memcached.port);
-  const actual = await memcacheClientScript(strata.port);
+  const expected = await memcacheClientScript(peers.memcached.port);
+  const actual = await memcacheClientScript(peers.strata.port);
   assert.deepEqual(actual, expected);
   assert.equal(actual[1], 'hello');
   assert.equal(actual[4], 'HD t300');

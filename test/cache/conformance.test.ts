@@ -7,7 +7,7 @@ import { startStrataCache } from '../helpers/strata.js';
 function memccapable(port: number, mode: '-a' | '-b'): Promise<{ code: number; out: string }> {
   return new Promise((resolve) => {
     execFile('memccapable', ['-h', '127.0.0.1', '-p', String(port), mode], { timeout: 60_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as NodeJS.ErrnoException & { code?: number }).code as number) ?? 1 : 0, out: stdout + stderr });
+      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, out: stdout + stderr });
     });
   });
 }

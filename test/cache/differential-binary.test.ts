@@ -1,10 +1,8 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import fc from 'fast-check';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
-import { startStrataCache } from '../helpers/strata.js';
-import type { CacheService } from '../../src/cache/server.js';
+import { memcachedAndStrata } from '../helpers/peers.js';
 
 /**
  * Binary protocol: the same requests to memcached 1.6.18 and to Strata give the same reply
@@ -153,23 +151,12 @@ const CASES: Array<[string, Req[]]> = [
   ['stat', [{ op: 0x10, key: 'nosuchgroup' }]],
 ];
 
-let memcached: RealMemcached;
-let strata: CacheService;
-
-before(async () => {
-  memcached = await startMemcached();
-  strata = await startStrataCache();
-});
-
-after(async () => {
-  await memcached?.stop();
-  await strata?.close();
-});
+const peers = memcachedAndStrata();
 
 async function both(reqs: Buffer[]) {
   const flush = packet({ op: 0x18 });
-  const expected = await exchange(memcached.port, [flush, ...reqs]);
-  const actual = await exchange(strata.port, [flush, ...reqs]);
+  const expected = await exchange(peers.memcached.port, [flush, ...reqs]);
+  const actual = await exchange(peers.strata.port, [flush, ...reqs]);
   return { expected, actual };
 }
 

@@ -1,10 +1,7 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
-import { startStrataCache } from '../helpers/strata.js';
-import { TextSession, CasNormalizer } from '../helpers/text-session.js';
-import type { CacheService } from '../../src/cache/server.js';
+import { memcachedAndStrata, runSteps } from '../helpers/peers.js';
 
 /**
  * Random command sequences, valid and invalid, sent to memcached 1.6.18 and to Strata on one
@@ -54,41 +51,13 @@ const meta = fc.oneof(
 
 const command = fc.oneof({ weight: 3, arbitrary: storage }, { weight: 3, arbitrary: retrieval }, { weight: 2, arbitrary: other }, { weight: 3, arbitrary: meta });
 
-let memcached: RealMemcached;
-let strata: CacheService;
-
-before(async () => {
-  memcached = await startMemcached();
-  strata = await startStrataCache();
-});
-
-after(async () => {
-  await memcached?.stop();
-  await strata?.close();
-});
-
-async function run(port: number, commands: string[]): Promise<string[]> {
-  const session = await TextSession.open(port);
-  const cas = new CasNormalizer();
-  const replies: string[] = [];
-  try {
-    await session.send('flush_all\r\n');
-    for (const c of commands) {
-      const r = await session.send(Buffer.from(c, 'latin1'), 2000);
-      replies.push(cas.normalize(r.reply) + (r.closed ? '<closed>' : ''));
-      if (r.closed || r.timedOut) break;
-    }
-  } finally {
-    session.close();
-  }
-  return replies;
-}
+const peers = memcachedAndStrata();
 
 test('random command sequences get the same replies from Strata as from memcached', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 12 }), async (commands) => {
-      const expected = await run(memcached.port, commands);
-      const actual = await run(strata.port, commands);
+      const expected = await runSteps(peers.memcached.port, commands, 2000);
+      const actual = await runSteps(peers.strata.port, commands, 2000);
       assert.deepEqual(actual, expected, `commands: ${JSON.stringify(commands)}`);
     }),
     { numRuns: Number(process.env.STRATA_PROPERTY_RUNS ?? 150) },

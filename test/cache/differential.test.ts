@@ -1,9 +1,6 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
-import { startStrataCache } from '../helpers/strata.js';
-import { TextSession, CasNormalizer } from '../helpers/text-session.js';
-import type { CacheService } from '../../src/cache/server.js';
+import { memcachedAndStrata, runSteps } from '../helpers/peers.js';
 
 /**
  * The same command sequences go to Debian's memcached 1.6.18 and to Strata; the replies must be
@@ -138,42 +135,12 @@ export const CASES: Array<[string, string[]]> = [
   ['meta mg u', ['ms mk 2\r\nhi\r\nmg mk u h\r\nmg mk h\r\n']],
 ];
 
-let memcached: RealMemcached;
-let strata: CacheService;
-
-before(async () => {
-  memcached = await startMemcached();
-  strata = await startStrataCache();
-});
-
-after(async () => {
-  await memcached?.stop();
-  await strata?.close();
-});
-
-/** Run the steps against one server and return the normalized replies. */
-export async function runCase(port: number, steps: string[]): Promise<string[]> {
-  const session = await TextSession.open(port);
-  const cas = new CasNormalizer();
-  const out: string[] = [];
-  try {
-    await session.send('flush_all\r\n');
-    for (const step of steps) {
-      const req = Buffer.from(step.replaceAll('{CAS}', cas.last || '0'), 'latin1');
-      const r = await session.send(req);
-      out.push(cas.normalize(r.reply) + (r.closed ? '<closed>' : '') + (r.timedOut ? '<timeout>' : ''));
-      if (r.closed) break;
-    }
-  } finally {
-    session.close();
-  }
-  return out;
-}
+const peers = memcachedAndStrata();
 
 for (const [name, steps] of CASES) {
   test(`differential: ${name}`, async () => {
-    const expected = await runCase(memcached.port, steps);
-    const actual = await runCase(strata.port, steps);
+    const expected = await runSteps(peers.memcached.port, steps);
+    const actual = await runSteps(peers.strata.port, steps);
     assert.deepEqual(actual, expected);
   });
 }
