@@ -33,10 +33,18 @@ export class ReplyWriter {
     this.pos = unflushed;
   }
 
-  /** Append an ASCII/latin1 string. */
+  /** Append an ASCII/latin1 string (short ones byte by byte: cheaper than a call into C++). */
   ascii(s: string): this {
-    this.reserve(s.length);
-    this.pos += this.buf.write(s, this.pos, 'latin1');
+    const n = s.length;
+    this.reserve(n);
+    if (n < 32) {
+      const buf = this.buf;
+      let p = this.pos;
+      for (let i = 0; i < n; i++) buf[p++] = s.charCodeAt(i);
+      this.pos = p;
+    } else {
+      this.pos += this.buf.write(s, this.pos, 'latin1');
+    }
     return this;
   }
 
@@ -68,10 +76,20 @@ export class ReplyWriter {
     return this;
   }
 
-  /** Append a non-negative integer (up to 2^53) in decimal. */
+  /** Append a non-negative integer (up to 2^53) in decimal, without making a string. */
   decimal(n: number): this {
-    if (n < 10) return this.byte(48 + n);
-    return this.ascii(String(n));
+    let digits = 1;
+    for (let t = n; t >= 10; t = Math.floor(t / 10)) digits++;
+    this.reserve(digits);
+    const buf = this.buf;
+    let p = this.pos + digits;
+    this.pos = p;
+    do {
+      const q = Math.floor(n / 10);
+      buf[--p] = 48 + (n - q * 10);
+      n = q;
+    } while (n > 0);
+    return this;
   }
 
   /** Reserve n bytes and return a writable view of them, for callers that fill bytes directly. */
