@@ -18,7 +18,7 @@ export interface Connection {
   readonly socket: net.Socket;
   /** Queue bytes; returns false once the socket's buffer is over its high-water mark. */
   write(chunk: Buffer): boolean;
-  /** Close after what is queued has been sent. */
+  /** Close (completely, not just the sending side) after what is queued has been sent. */
   end(): void;
   /** Close now. */
   destroy(): void;
@@ -99,7 +99,7 @@ export class TcpService {
     });
     if (Atomics.add(count, 0, 1) >= this.opts.maxConnections) {
       Atomics.sub(count, 0, 1);
-      if (this.opts.overLimitReply) socket.end(this.opts.overLimitReply);
+      if (this.opts.overLimitReply) closeAfterFlush(socket, this.opts.overLimitReply);
       else socket.destroy();
       return undefined;
     }
@@ -111,7 +111,7 @@ export class TcpService {
         if (!ok) socket.pause();
         return ok;
       },
-      end: () => socket.end(),
+      end: () => closeAfterFlush(socket),
       destroy: () => socket.destroy(),
     };
     const handler = this.opts.createHandler(conn);
@@ -141,6 +141,23 @@ export class TcpService {
     for (const s of this.sockets) s.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/**
+ * Send what is queued (and `last`), then close the socket completely, as memcached does. A bare
+ * `end()` only shuts down the sending side: a peer that never closes its own side (or never
+ * reads, so the send never finishes) would keep the socket, and after `quit` keep counting in
+ * curr_connections, for as long as it likes.
+ */
+function closeAfterFlush(socket: net.Socket, last?: Buffer): void {
+  if (socket.destroyed) return;
+  if (socket.writableFinished) {
+    socket.destroy();
+    return;
+  }
+  socket.once('finish', () => socket.destroy());
+  if (last) socket.end(last);
+  else socket.end();
 }
 
 /**
