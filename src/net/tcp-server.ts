@@ -155,6 +155,9 @@ function closeAfterFlush(socket: net.Socket, last?: Buffer): void {
     socket.destroy();
     return;
   }
+  // Already ending: by an earlier call, whose listener closes it, or by Node after the peer's
+  // FIN, and then the socket is destroyed once both sides are done.
+  if (socket.writableEnded) return;
   socket.once('finish', () => socket.destroy());
   if (last) socket.end(last);
   else socket.end();
