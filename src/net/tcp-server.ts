@@ -145,9 +145,9 @@ export class TcpService {
 
 /**
  * Send what is queued (and `last`), then close the socket completely, as memcached does. A bare
- * `end()` only shuts down the sending side: a peer that never closes its own side (or never
- * reads, so the send never finishes) would keep the socket, and after `quit` keep counting in
- * curr_connections, for as long as it likes.
+ * `end()` only shuts down the sending side: a peer that never closes its own side would keep
+ * the socket, and after `quit` keep counting in curr_connections, for as long as it likes.
+ * (A peer that never reads what is queued still holds the socket until it goes away.)
  */
 function closeAfterFlush(socket: net.Socket, last?: Buffer): void {
   if (socket.destroyed) return;
