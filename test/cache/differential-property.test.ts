@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { memcachedAndStrata, runSteps } from '../helpers/peers.js';
+import { memcachedAndStrata, compareSteps } from '../helpers/peers.js';
 
 /**
  * Random command sequences, valid and invalid, sent to memcached 1.6.18 and to Strata on one
@@ -56,8 +56,7 @@ const peers = memcachedAndStrata();
 test('random command sequences get the same replies from Strata as from memcached', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(command, { minLength: 1, maxLength: 12 }), async (commands) => {
-      const expected = await runSteps(peers.memcached.port, commands, 2000);
-      const actual = await runSteps(peers.strata.port, commands, 2000);
+      const { expected, actual } = await compareSteps(peers, commands, 2000);
       assert.deepEqual(actual, expected, `commands: ${JSON.stringify(commands)}`);
     }),
     { numRuns: Number(process.env.STRATA_PROPERTY_RUNS ?? 150) },

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { memcachedAndStrata, runSteps } from '../helpers/peers.js';
+import { memcachedAndStrata, compareSteps } from '../helpers/peers.js';
 
 /**
  * The same command sequences go to Debian's memcached 1.6.18 and to Strata; the replies must be
@@ -139,8 +139,7 @@ const peers = memcachedAndStrata();
 
 for (const [name, steps] of CASES) {
   test(`differential: ${name}`, async () => {
-    const expected = await runSteps(peers.memcached.port, steps);
-    const actual = await runSteps(peers.strata.port, steps);
+    const { expected, actual } = await compareSteps(peers, steps);
     assert.deepEqual(actual, expected);
   });
 }

@@ -39,3 +39,24 @@ export async function runSteps(port: number, steps: string[], timeoutMs = 3000):
   }
   return out;
 }
+
+/**
+ * Run the steps on both servers; if the replies differ, run them once more. memcached's clock
+ * ticks on a once-a-second timer and Strata's follows the wall clock, so when a step's commands
+ * straddle one server's tick and not the other's, a relative time (`t`, `la=`) can differ by one
+ * second. That race does not repeat on the second try; a real difference does.
+ */
+export async function compareSteps(
+  peers: { memcached: RealMemcached; strata: CacheService },
+  steps: string[],
+  timeoutMs = 3000,
+): Promise<{ expected: string[]; actual: string[] }> {
+  let expected: string[] = [];
+  let actual: string[] = [];
+  for (let attempt = 0; attempt < 2; attempt++) {
+    expected = await runSteps(peers.memcached.port, steps, timeoutMs);
+    actual = await runSteps(peers.strata.port, steps, timeoutMs);
+    if (JSON.stringify(expected) === JSON.stringify(actual)) break;
+  }
+  return { expected, actual };
+}
