@@ -46,18 +46,27 @@ export interface StoreRequest {
 /** The CAS of the item the last successful store wrote. */
 export let lastStoredCas = 0;
 
+/**
+ * Refuse a value over the item size limit. Like memcached, a refused set also removes the key's
+ * old value, so a stale value cannot outlive a failed update.
+ */
+export function refuseTooLarge(store: CacheStore, key: Uint8Array, keyOff: number, keyLen: number, removeOld: boolean): void {
+  store.count(STAT.cmd_set);
+  store.count(STAT.store_too_large);
+  if (removeOld) {
+    const old = store.find(key, keyOff, keyLen, store.now());
+    if (old) store.unlink(old);
+  }
+}
+
 /** memcached's do_store_item. */
 export function storeItem(store: CacheStore, req: StoreRequest, now: number): StoreResult {
   const { key, keyOff, keyLen } = req;
-  store.count(STAT.cmd_set);
   if (store.tooLarge(keyLen, req.valueLen)) {
-    store.count(STAT.store_too_large);
-    if (req.mode === Mode.Set) {
-      const old = store.find(key, keyOff, keyLen, now);
-      if (old) store.unlink(old);
-    }
+    refuseTooLarge(store, key, keyOff, keyLen, req.mode === Mode.Set);
     return StoreResult.TooLarge;
   }
+  store.count(STAT.cmd_set);
   const old = store.find(key, keyOff, keyLen, now);
   let stale = false;
   switch (req.mode) {

@@ -92,23 +92,22 @@ export class ReplyWriter {
     return this;
   }
 
-  /** Reserve n bytes and return a writable view of them, for callers that fill bytes directly. */
-  claim(n: number): { buf: Buffer; offset: number } {
+  /** Reserve n bytes for the caller to fill in `target` at the returned offset. */
+  claim(n: number): number {
     this.reserve(n);
     const offset = this.pos;
     this.pos += n;
-    return { buf: this.buf, offset };
+    return offset;
   }
 
-  /** The buffer and current write position, for fixed-layout writes (binary protocol headers). */
-  get buffer(): Buffer {
+  /** The buffer `claim` offsets point into (valid until the next write). */
+  get target(): Buffer {
     return this.buf;
   }
+
+  /** The current write position, a mark for `rewind`. */
   get position(): number {
     return this.pos;
-  }
-  advance(n: number): void {
-    this.pos += n;
   }
 
   /** Drop every reply written since the last flush. */

@@ -3,7 +3,7 @@ import { StagingBuffer } from '../../net/staging-buffer.js';
 import type { CacheContext } from '../context.js';
 import type { CacheStore } from '../store/store.js';
 import { STAT } from '../store/layout.js';
-import { Mode, StoreResult, storeItem, addDelta, DeltaResult, lastDeltaValue, lastStoredCas } from '../ops.js';
+import { Mode, StoreResult, storeItem, refuseTooLarge, addDelta, DeltaResult, lastDeltaValue, lastStoredCas } from '../ops.js';
 import type { Closing, ProtocolSession } from './connection.js';
 import { KEY_MAX_LENGTH } from './text.js';
 import { generalStats } from './stats.js';
@@ -133,20 +133,9 @@ export class BinarySession implements ProtocolSession {
     const base = this.quiet ? quietBase(this.opcode) : this.opcode;
     const isStore = base === Op.Set || base === Op.Add || base === Op.Replace || base === Op.Append || base === Op.Prepend;
     if (isStore && keyLen > 0 && keyLen <= KEY_MAX_LENGTH && bodyLen >= keyLen + extLen) {
-      const store = this.store;
-      store.lock();
-      try {
-        store.count(STAT.cmd_set);
-        store.count(STAT.store_too_large);
-        // Like memcached, a failed set removes the old value (when its key has arrived already).
-        const key = pos + HEADER + extLen;
-        if (base === Op.Set && end >= key + keyLen) {
-          const old = store.find(buf, key, keyLen, store.now());
-          if (old) store.unlink(old);
-        }
-      } finally {
-        store.unlock();
-      }
+      // A refused set removes the old value, when its key has arrived already.
+      const key = pos + HEADER + extLen;
+      this.store.locked(() => refuseTooLarge(this.store, buf, key, keyLen, base === Op.Set && end >= key + keyLen));
       this.error(Status.TooLarge);
       this.swallow = bodyLen;
       return false;
@@ -183,7 +172,8 @@ export class BinarySession implements ProtocolSession {
   // ---- replies ----------------------------------------------------------------------------
 
   private header(status: number, extLen: number, keyLen: number, bodyLen: number, cas: number): void {
-    const { buf, offset } = this.out.claim(HEADER);
+    const offset = this.out.claim(HEADER);
+    const buf = this.out.target;
     buf[offset] = RES_MAGIC;
     buf[offset + 1] = this.opcode;
     buf.writeUInt16BE(keyLen, offset + 2);
@@ -339,8 +329,8 @@ export class BinarySession implements ProtocolSession {
       const nbytes = touchOnly ? 0 : store.nbytes(ref);
       const kl = withKey ? keyLen : 0;
       this.header(Status.Ok, 4, kl, 4 + kl + nbytes, store.cas(ref));
-      const { buf: ob, offset } = out.claim(4);
-      ob.writeUInt32BE(store.flags(ref), offset);
+      const offset = out.claim(4);
+      out.target.writeUInt32BE(store.flags(ref), offset);
       if (withKey) out.bytes(buf, key, key + keyLen);
       if (nbytes > 0) {
         const v = store.valueOffset(ref);
@@ -414,8 +404,8 @@ export class BinarySession implements ProtocolSession {
     if (status !== Status.Ok) return this.error(status);
     if (this.quiet) return;
     this.header(Status.Ok, 0, 0, 8, newCas);
-    const { buf: ob, offset } = this.out.claim(8);
-    ob.writeBigUInt64BE(value, offset);
+    const offset = this.out.claim(8);
+    this.out.target.writeBigUInt64BE(value, offset);
   }
 
   private flush(delay: number): void {

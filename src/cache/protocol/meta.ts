@@ -1,8 +1,8 @@
 import type { TextSession } from './text.js';
-import { KEY_MAX_LENGTH, clientExptime } from './text.js';
+import { KEY_MAX_LENGTH } from './text.js';
 import { STAT, M_FETCHED, M_STALE, M_WIN_SENT } from '../store/layout.js';
 import { memcachedClassOf, memcachedItemSize } from '../store/layout.js';
-import { Mode, StoreResult, storeItem, addDelta, DeltaResult, lastDeltaValue, lastStoredCas, invalidateItem } from '../ops.js';
+import { Mode, StoreResult, storeItem, refuseTooLarge, addDelta, DeltaResult, lastDeltaValue, lastStoredCas, invalidateItem } from '../ops.js';
 import { parseI32, parseU32, parseU64 } from './numbers.js';
 
 /**
@@ -107,7 +107,7 @@ function preparse(s: TextSession, first: number, key: { buf: Buffer; off: number
         if (Number.isNaN(v)) {
           of.errstr = 'CLIENT_ERROR bad token in command line format';
           of.hasError = true;
-        } else of.autovivExptime = clientExptime(store, v);
+        } else of.autovivExptime = store.realtime(v);
         break;
       }
       case 84: { // T
@@ -116,7 +116,7 @@ function preparse(s: TextSession, first: number, key: { buf: Buffer; off: number
           of.errstr = 'CLIENT_ERROR bad token in command line format';
           of.hasError = true;
         } else {
-          of.exptime = clientExptime(store, v);
+          of.exptime = store.realtime(v);
           of.newTtl = true;
         }
         break;
@@ -126,7 +126,7 @@ function preparse(s: TextSession, first: number, key: { buf: Buffer; off: number
         if (Number.isNaN(v)) {
           of.errstr = 'CLIENT_ERROR bad token in command line format';
           of.hasError = true;
-        } else of.recacheTime = clientExptime(store, v);
+        } else of.recacheTime = store.realtime(v);
         break;
       }
       case 108: case 79: case 80: case 76: case 107: case 115: case 116: case 99: case 102: case 104:
@@ -396,14 +396,8 @@ function metaSet(s: TextSession): void {
   const store = s.store;
   const ps = s.pendingStore;
   if (store.tooLarge(key.len, vlen)) {
-    store.lock();
-    try {
-      store.count(STAT.store_too_large);
-      const old = store.find(key.buf, key.off, key.len, store.now());
-      if (old) store.unlink(old);
-    } finally {
-      store.unlock();
-    }
+    // memcached's ms removes the old value whatever the mode.
+    store.locked(() => refuseTooLarge(store, key.buf, key.off, key.len, true));
     return fail('SERVER_ERROR object too large for cache');
   }
   key.buf.copy(ps.key, 0, key.off, key.off + key.len);

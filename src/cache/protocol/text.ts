@@ -3,7 +3,7 @@ import { StagingBuffer } from '../../net/staging-buffer.js';
 import type { CacheContext } from '../context.js';
 import type { CacheStore } from '../store/store.js';
 import { STAT } from '../store/layout.js';
-import { Mode, StoreResult, storeItem, addDelta, DeltaResult, lastDeltaValue } from '../ops.js';
+import { Mode, StoreResult, storeItem, refuseTooLarge, addDelta, DeltaResult, lastDeltaValue } from '../ops.js';
 import { parseI32, parseU32, parseU64 } from './numbers.js';
 import { Tokens } from './tokens.js';
 import type { Closing, ProtocolSession } from './connection.js';
@@ -15,12 +15,6 @@ export const KEY_MAX_LENGTH = 250;
 const LINE_MAX = 2048;
 /** Our bound on a multi-key get line (memcached grows its buffer; we stop somewhere). */
 const GET_LINE_MAX = 1024 * 1024;
-const REALTIME_MAXDELTA = 60 * 60 * 24 * 30;
-
-/** memcached's EXPTIME_TO_POSITIVE_TIME then realtime(). */
-export function clientExptime(store: CacheStore, exptime: number): number {
-  return store.realtime(exptime < 0 ? REALTIME_MAXDELTA + 1 : exptime);
-}
 
 /** A storage command waiting for its data block. */
 interface PendingStore {
@@ -205,7 +199,7 @@ export class TextSession implements ProtocolSession {
     if (touch) {
       const e = parseI32(buf, t.start[1], t.end[1]);
       if (Number.isNaN(e)) return this.reply('CLIENT_ERROR invalid exptime argument');
-      exptime = clientExptime(store, e);
+      exptime = store.realtime(e);
       p = t.end[1];
     }
     const lineEnd = t.lineEnd;
@@ -281,17 +275,7 @@ export class TextSession implements ProtocolSession {
     const store = this.store;
     const klen = t.length(1);
     if (store.tooLarge(klen, vlen)) {
-      store.lock();
-      try {
-        store.count(STAT.cmd_set);
-        store.count(STAT.store_too_large);
-        if (mode === Mode.Set) {
-          const old = store.find(buf, t.start[1], klen, store.now());
-          if (old) store.unlink(old);
-        }
-      } finally {
-        store.unlock();
-      }
+      store.locked(() => refuseTooLarge(store, buf, t.start[1], klen, mode === Mode.Set));
       this.reply('SERVER_ERROR object too large for cache');
       this.swallowBytes(vlen + 2);
       return;
@@ -301,7 +285,7 @@ export class TextSession implements ProtocolSession {
     buf.copy(ps.key, 0, t.start[1], t.end[1]);
     ps.keyLen = klen;
     ps.flags = flags;
-    ps.exptime = clientExptime(store, exptime);
+    ps.exptime = store.realtime(exptime);
     ps.vlen = vlen;
     ps.cas = cas;
     ps.noreply = this.noreply;
@@ -410,7 +394,7 @@ export class TextSession implements ProtocolSession {
       hit = ref !== 0;
       store.count(STAT.cmd_touch);
       if (hit) {
-        store.setExptime(ref, clientExptime(store, e));
+        store.setExptime(ref, store.realtime(e));
         store.bump(ref, now);
         store.count(STAT.touch_hits);
       } else store.count(STAT.touch_misses);

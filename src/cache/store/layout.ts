@@ -98,6 +98,7 @@ export const STAT_NAMES = [
 export type StatName = (typeof STAT_NAMES)[number];
 export const STAT: { [K in StatName]: number } = Object.fromEntries(STAT_NAMES.map((n, i) => [n, i])) as never;
 const STAT_ROW = 32;
+if (STAT_NAMES.length > STAT_ROW) throw new Error('statistics row too small for STAT_NAMES');
 
 export interface StoreLayout {
   options: StoreOptions;

@@ -99,6 +99,16 @@ export class CacheStore {
     this.mutex.unlock();
   }
 
+  /** Run fn with the lock held (for cold paths; hot paths lock and unlock inline). */
+  locked<T>(fn: () => T): T {
+    this.mutex.lock();
+    try {
+      return fn();
+    } finally {
+      this.mutex.unlock();
+    }
+  }
+
   // ---- time -------------------------------------------------------------------------------
 
   /** Seconds since the store's epoch (memcached's current_time). */
@@ -210,9 +220,6 @@ export class CacheStore {
   flags(ref: number): number {
     return this.u32[ref * 2 + I_FLAGS];
   }
-  setFlags(ref: number, flags: number): void {
-    this.u32[ref * 2 + I_FLAGS] = flags;
-  }
   exptime(ref: number): number {
     return this.u32[ref * 2 + I_EXPTIME];
   }
@@ -236,9 +243,6 @@ export class CacheStore {
   }
   clearMetaBits(ref: number, bits: number): void {
     this.u32[ref * 2 + I_META] &= ~bits;
-  }
-  classOf(ref: number): number {
-    return (this.u32[ref * 2 + I_META] >>> M_CLS_SHIFT) & 0xff;
   }
 
   // ---- lookup ---------------------------------------------------------------------------------
@@ -266,7 +270,7 @@ export class CacheStore {
 
   /**
    * Find a live item. An expired or flushed item found on the way is unlinked (memcached's lazy
-   * expiry); `onDead` tells the caller which kind of miss it was.
+   * expiry); `lastMissWasExpired` / `lastMissWasFlushed` tell the caller which kind of miss it was.
    */
   find(key: Uint8Array, off: number, len: number, now: number): number {
     const hv = murmur3(key, off, len);
@@ -312,11 +316,6 @@ export class CacheStore {
   }
 
   // ---- allocation -------------------------------------------------------------------------------
-
-  /** Size in bytes this store needs for an item (its own 40-byte header). */
-  static chunkBytes(nkey: number, nbytes: number): number {
-    return ITEM_HEADER + nkey + nbytes;
-  }
 
   /** Whether an item would exceed the item size limit, counted the way memcached counts it. */
   tooLarge(nkey: number, nbytes: number): boolean {
