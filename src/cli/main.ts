@@ -2,7 +2,10 @@
 import { Command, Option } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import { resolveSettings, envName, flagName } from '../core/config.js';
-import { SERVER_SETTINGS } from './settings.js';
+import { SERVER_SETTINGS, ROUTER_SETTINGS, routerSettings } from './settings.js';
+import { startRouterService } from '../router/server.js';
+import { createLogger, type LogLevel } from '../core/log.js';
+import { systemClock } from '../core/clock.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -40,6 +43,32 @@ server.action(async (opts: Record<string, string | undefined>) => {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+});
+
+const routerFlag = (name: string) => flagName(name.replace(/^router\./, ''));
+const router = program
+  .command('router')
+  .description('route memcached requests over pools of cache servers (mcrouter-style; docs/router.md)')
+  .option('-c, --config <file>', 'JSON settings file (settings nested by their dotted names)');
+for (const spec of ROUTER_SETTINGS) {
+  router.addOption(new Option(`--${routerFlag(spec.name)} <value>`, `${spec.help} (env ${envName(spec.name)}, default ${String(spec.default)})`));
+}
+router.action(async (opts: Record<string, string | undefined>) => {
+  const flags: Record<string, unknown> = {};
+  for (const spec of ROUTER_SETTINGS) flags[spec.name] = opts[camel(routerFlag(spec.name))];
+  const settings = resolveSettings(ROUTER_SETTINGS, { flags, env: process.env, configFile: opts.config ?? process.env.STRATA_CONFIG });
+  const log = createLogger(settings['log-level'] as LogLevel, { node: 'strata', service: 'router' });
+  const running = await startRouterService(routerSettings(settings), log, systemClock);
+  process.on('SIGHUP', () => running.reload());
+  const stop = (signal: string) => {
+    process.stderr.write(`strata router: ${signal}, shutting down\n`);
+    running.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {
