@@ -161,10 +161,10 @@ export class RouterConnection implements ConnectionHandler {
       case 'mn':
         return this.push(Buffer.from('MN\r\n'));
       case 'version':
-        return this.push(Buffer.from(args.length ? 'ERROR\r\n' : `VERSION ${this.ctx.version}\r\n`));
+        return this.push(Buffer.from(`VERSION ${this.ctx.version}\r\n`)); // memcached ignores arguments here
       case 'verbosity':
-        if (args.length !== 1) return this.push(Buffer.from('ERROR\r\n'));
-        return this.push(quiet === 'noreply' ? EMPTY : Buffer.from('OK\r\n'));
+        if (quiet === 'noreply') return this.push(EMPTY);
+        return this.push(Buffer.from(args.length === 1 ? 'OK\r\n' : 'ERROR\r\n'));
       case 'stats':
         return this.push(Buffer.from(args.length ? 'ERROR\r\n' : this.statsText()));
       case 'flush_all':

@@ -126,7 +126,7 @@ export class RequestParser {
     if (name === 'mg' || name === 'ms' || name === 'md' || name === 'ma' || name === 'me') return this.meta(name, tokens, buf, after, end);
     if (name === 'mn') return done({ kind: 'local', op: 'mn', args: [], quiet: 'none' });
     if (name === 'version' || name === 'stats' || name === 'flush_all' || name === 'verbosity' || name === 'quit') {
-      const noreply = tokens.length > 1 && tokens[tokens.length - 1] === 'noreply';
+      const noreply = (name === 'flush_all' || name === 'verbosity') && tokens.length > 1 && tokens[tokens.length - 1] === 'noreply';
       return done({ kind: 'local', op: name, args: tokens.slice(1, noreply ? -1 : undefined), quiet: noreply ? 'noreply' : 'none' });
     }
     return done({ kind: 'error', reply: ERROR, close: false });
