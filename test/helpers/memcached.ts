@@ -3,13 +3,14 @@ import { freePort, waitForPort } from './ports.js';
 
 export interface RealMemcached {
   port: number;
+  child: ChildProcess;
   stop(): Promise<void>;
 }
 
-/** Start Debian's memcached (the reference peer) on a free loopback port. */
-export async function startMemcached(args: string[] = []): Promise<RealMemcached> {
+/** Start Debian's memcached (the reference peer) on a free loopback port, or on `fixedPort` (e.g. to restart one). */
+export async function startMemcached(args: string[] = [], fixedPort?: number): Promise<RealMemcached> {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     const child: ChildProcess = spawn('memcached', ['-u', 'root', '-l', '127.0.0.1', '-p', String(port), '-U', '0', ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -25,10 +26,12 @@ export async function startMemcached(args: string[] = []): Promise<RealMemcached
     }
     return {
       port,
+      child,
       stop: () =>
         new Promise<void>((resolve) => {
           if (exited) return resolve();
           child.once('exit', () => resolve());
+          child.kill('SIGCONT');
           child.kill('SIGTERM');
         }),
     };
