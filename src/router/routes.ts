@@ -85,8 +85,8 @@ export class FailoverRoute implements Route {
 }
 
 /**
- * A replicated pool: writes go to every child (sync: the answer waits for all and a failure
- * wins; async: the first child's answer, the others in the background); reads go to one child
+ * A replicated pool: writes go to every child (sync: the answer waits for all and the worst
+ * reply wins; async: the first child's answer, the others in the background); reads go to one child
  * and fail over to the next on a miss or failure (mcrouter's AllSync/AllAsync + MissFailover).
  */
 export class ReplicatedRoute implements Route {
@@ -123,7 +123,7 @@ export class ReplicatedRoute implements Route {
       this.children[i].route(req, (reply) => {
         replies[i] = reply;
         if (--left > 0) return;
-        done(replies.find((r) => r.status === 'failed') ?? replies.find((r) => r.status === 'error') ?? replies[0]);
+        done(worst(replies));
       });
     }
   }
@@ -198,6 +198,21 @@ export class ShadowRoute implements Route {
     if (this.readsOnly && !isRead(req.op)) return;
     if (crc32c(req.key) < this.threshold) this.shadow.route(req, ignore);
   }
+}
+
+/** mcrouter's AllSync rule: the worst reply wins (no answer, then an error, then a refusal, then success). */
+function worst(replies: Reply[]): Reply {
+  let pick = replies[0];
+  for (const r of replies) if (severity(r) > severity(pick)) pick = r;
+  return pick;
+}
+
+function severity(r: Reply): number {
+  if (r.status === 'failed') return 3;
+  if (r.status === 'error') return 2;
+  const b = r.bytes;
+  const success = startsWith(b, 'STORED') || startsWith(b, 'DELETED') || startsWith(b, 'TOUCHED') || startsWith(b, 'OK') || startsWith(b, 'HD') || startsWith(b, 'VA') || (b[0] >= 48 && b[0] <= 57);
+  return success ? 0 : 1;
 }
 
 const MAX_RELATIVE = 60 * 60 * 24 * 30;
