@@ -1,7 +1,7 @@
 import type { CacheStore } from './store/store.js';
 import { STAT } from './store/layout.js';
 import { M_STALE, M_WIN_SENT } from './store/layout.js';
-import { parseU64 } from './protocol/numbers.js';
+import { parseU64 } from '../core/c-numbers.js';
 
 /**
  * Cache operations with memcached's semantics, shared by the text, meta and binary protocols.

@@ -92,6 +92,7 @@ export class RouterConnection implements ConnectionHandler {
   private handle(cmd: ClientCommand): void {
     switch (cmd.kind) {
       case 'error':
+        if (cmd.tooLarge !== undefined) this.dropStale(cmd.tooLarge);
         return this.push(Buffer.from(cmd.reply, 'latin1'), cmd.close);
       case 'keys':
         return this.multiGet(cmd.op, cmd.exptime, cmd.keys);
@@ -106,6 +107,7 @@ export class RouterConnection implements ConnectionHandler {
     const stats = this.ctx.stats;
     stats.cmdGet += keys.length;
     const slot = this.open();
+    if (keys.length === 0) return this.fill(slot, END); // `gat <exptime>` without keys, as memcached
     const parts: Buffer[] = new Array(keys.length);
     let left = keys.length;
     const router = this.ctx.router;
@@ -129,6 +131,12 @@ export class RouterConnection implements ConnectionHandler {
         }
       });
     }
+  }
+
+  /** memcached removes the old value of a key whose new value was refused as too large. */
+  private dropStale(key: string): void {
+    const k = Buffer.from(key, 'latin1');
+    this.ctx.router.route({ op: 'delete', key: k, line: Buffer.concat([Buffer.from('delete '), k]), data: null, shape: 'line' }, () => {});
   }
 
   private keyed(req: Request, quiet: Quiet): void {

@@ -1,44 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { memccapable, TIMEOUT_MS } from '../helpers/memccapable.js';
 import { startStrataCache } from '../helpers/strata.js';
 
 /**
  * libmemcached's conformance suite (Debian libmemcached-tools' memccapable), ascii (-a) and
  * binary (-b), against Strata with one thread and with two (worker threads on a shared store).
  */
-const TIMEOUT_MS = 60_000;
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  timedOut: boolean;
-  out: string;
-}
-
-function memccapable(port: number, mode: '-a' | '-b'): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('memccapable', ['-h', '127.0.0.1', '-p', String(port), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let timedOut = false;
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    // A hung run (a reply that never comes) is killed, and reported with what it printed so far.
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, TIMEOUT_MS);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, timedOut, out });
-    });
-  });
-}
-
 for (const threads of [1, 2]) {
   for (const mode of ['-a', '-b'] as const) {
     test(`memccapable ${mode} passes every test against Strata with ${threads} thread(s)`, async () => {

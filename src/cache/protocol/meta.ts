@@ -3,7 +3,7 @@ import { KEY_MAX_LENGTH } from './text.js';
 import { STAT, M_FETCHED, M_STALE, M_WIN_SENT } from '../store/layout.js';
 import { memcachedClassOf, memcachedItemSize } from '../store/layout.js';
 import { Mode, StoreResult, storeItem, refuseTooLarge, addDelta, DeltaResult, lastDeltaValue, lastStoredCas, invalidateItem } from '../ops.js';
-import { parseI32, parseU32, parseU64 } from './numbers.js';
+import { parseI32, parseU32, parseU64 } from '../../core/c-numbers.js';
 
 /**
  * The meta protocol (mg ms md ma mn me) as memcached 1.6.18 implements it: single-letter flags,

@@ -4,7 +4,7 @@ import type { CacheContext } from '../context.js';
 import type { CacheStore } from '../store/store.js';
 import { STAT } from '../store/layout.js';
 import { Mode, StoreResult, storeItem, refuseTooLarge, addDelta, DeltaResult, lastDeltaValue } from '../ops.js';
-import { parseI32, parseU32, parseU64 } from './numbers.js';
+import { parseI32, parseU32, parseU64 } from '../../core/c-numbers.js';
 import { Tokens } from './tokens.js';
 import type { Closing, ProtocolSession } from './connection.js';
 import { processMeta, finishMetaSet, type MetaSetState } from './meta.js';

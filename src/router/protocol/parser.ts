@@ -1,4 +1,5 @@
 import type { Op, Request } from './request.js';
+import { parseU32, parseI32, parseU64 } from '../../core/c-numbers.js';
 
 /**
  * The router's reading of client input: memcached's text and meta requests, framed and checked
@@ -13,7 +14,8 @@ export type ClientCommand =
   | { kind: 'keyed'; req: Request; quiet: Quiet }
   /** Commands the router answers itself (or broadcasts). */
   | { kind: 'local'; op: 'version' | 'stats' | 'flush_all' | 'verbosity' | 'quit' | 'mn'; args: string[]; quiet: Quiet }
-  | { kind: 'error'; reply: string; close: boolean };
+  /** `tooLarge`: a set refused as too large names its key, whose old value must go (as memcached). */
+  | { kind: 'error'; reply: string; close: boolean; tooLarge?: string };
 
 export const KEY_MAX_LENGTH = 250;
 /** A line without a newline after this many bytes closes the connection (memcached: 2048, except get). */
@@ -27,8 +29,11 @@ const BAD_FORMAT = 'CLIENT_ERROR bad command line format\r\n';
 const STORAGE = new Set(['set', 'add', 'replace', 'append', 'prepend']);
 const META_QUIET_OPS = new Set(['mg', 'ms', 'md', 'ma']);
 
-const isDigits = (s: string) => /^[0-9]+$/.test(s);
-const isSignedDigits = (s: string) => /^-?[0-9]+$/.test(s);
+// memcached's safe_strtoul / safe_strtol / safe_strtoull acceptance rules.
+const u32 = (s: string) => !Number.isNaN(parseU32(Buffer.from(s, 'latin1'), 0, s.length));
+const i32 = (s: string) => !Number.isNaN(parseI32(Buffer.from(s, 'latin1'), 0, s.length));
+const u64 = (s: string) => parseU64(Buffer.from(s, 'latin1'), 0, s.length) >= 0n;
+const INT_MAX = 2 ** 31 - 1;
 
 export class RequestParser {
   /** Bytes of a refused data block still to skip. */
@@ -74,10 +79,12 @@ export class RequestParser {
     const done = (cmd: ClientCommand, next = after) => ({ cmd, next });
     if (tokens.length === 0) return done({ kind: 'error', reply: ERROR, close: false });
     const name = tokens[0];
+    // memcached closes a connection that talks HTTP (last token "HTTP/...").
+    if (tokens[tokens.length - 1].startsWith('HTTP/')) return done({ kind: 'error', reply: '', close: true });
     if (name === 'get' || name === 'gets' || name === 'gat' || name === 'gats') {
       const first = name === 'gat' || name === 'gats' ? 2 : 1;
-      if (tokens.length <= first) return done({ kind: 'error', reply: ERROR, close: false });
-      if (first === 2 && !isSignedDigits(tokens[1])) return done({ kind: 'error', reply: 'CLIENT_ERROR invalid exptime argument\r\n', close: false });
+      if (tokens.length < 2) return done({ kind: 'error', reply: ERROR, close: false });
+      if (first === 2 && !i32(tokens[1])) return done({ kind: 'error', reply: 'CLIENT_ERROR invalid exptime argument\r\n', close: false });
       const keys: Buffer[] = [];
       for (let i = first; i < tokens.length; i++) {
         if (tokens[i].length > KEY_MAX_LENGTH) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
@@ -91,57 +98,75 @@ export class RequestParser {
       if (tokens.length !== base && tokens.length !== base + 1) return done({ kind: 'error', reply: ERROR, close: false });
       const noreply = tokens.length === base + 1 && tokens[base] === 'noreply';
       const [, key, flags, exptime, bytes] = tokens;
-      if (key.length > KEY_MAX_LENGTH || !isDigits(flags) || !isSignedDigits(exptime) || !isDigits(bytes) || (isCas && !isDigits(tokens[5]))) {
+      // As memcached: a bad line is answered without reading its data block, which is then read as commands.
+      if (key.length > KEY_MAX_LENGTH || !u32(flags) || !i32(exptime) || !i32(bytes) || (isCas && !u64(tokens[5]))) {
         return done({ kind: 'error', reply: BAD_FORMAT, close: false });
       }
-      const size = Number(bytes);
+      const size = parseI32(Buffer.from(bytes, 'latin1'), 0, bytes.length);
+      if (size < 0 || size > INT_MAX - 2) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
       if (size > this.itemSizeMax) {
         this.swallow = size + 2;
-        return done({ kind: 'error', reply: 'SERVER_ERROR object too large for cache\r\n', close: false });
+        return done({ kind: 'error', reply: noreply ? '' : 'SERVER_ERROR object too large for cache\r\n', close: false, tooLarge: name === 'set' ? key : undefined });
       }
       if (end - after < size + 2) return null;
       if (buf[after + size] !== 13 || buf[after + size + 1] !== 10) {
-        this.swallow = 0;
-        return done({ kind: 'error', reply: 'CLIENT_ERROR bad data chunk\r\n', close: false }, after + size + 2);
+        return done({ kind: 'error', reply: noreply ? '' : 'CLIENT_ERROR bad data chunk\r\n', close: false }, after + size + 2);
       }
       const sent = tokens.slice(0, base);
       return done(keyed(name as Op, key, sent, buf.subarray(after, after + size + 2), noreply ? 'noreply' : 'none'), after + size + 2);
     }
-    if (name === 'delete' || name === 'incr' || name === 'decr' || name === 'touch') {
-      const noreply = tokens[tokens.length - 1] === 'noreply';
-      const args = noreply ? tokens.slice(0, -1) : tokens;
-      if (args.length < 2) return done({ kind: 'error', reply: ERROR, close: false });
-      if (args[1].length > KEY_MAX_LENGTH) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
-      if (name === 'delete') {
-        if (args.length > 3 || (args.length === 3 && args[2] !== '0')) {
-          return done({ kind: 'error', reply: 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n', close: false });
-        }
-        return done(keyed('delete', args[1], ['delete', args[1]], null, noreply ? 'noreply' : 'none'));
+    if (name === 'delete') {
+      // memcached's process_delete_command: `delete <key> [0] [noreply]`.
+      if (tokens.length < 2 || tokens.length > 4) return done({ kind: 'error', reply: ERROR, close: false });
+      if (tokens[1].length > KEY_MAX_LENGTH) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
+      const noreply = tokens.length > 2 && tokens[tokens.length - 1] === 'noreply';
+      if (tokens.length > 2) {
+        const holdIsZero = tokens[2] === '0';
+        const valid = (tokens.length === 3 && (holdIsZero || noreply)) || (tokens.length === 4 && holdIsZero && noreply);
+        if (!valid) return done({ kind: 'error', reply: noreply ? '' : 'CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]\r\n', close: false });
       }
-      if (args.length !== 3) return done({ kind: 'error', reply: ERROR, close: false });
-      if (name === 'touch' && !isSignedDigits(args[2])) return done({ kind: 'error', reply: 'CLIENT_ERROR invalid exptime argument\r\n', close: false });
-      if (name !== 'touch' && !isDigits(args[2])) return done({ kind: 'error', reply: 'CLIENT_ERROR invalid numeric delta argument\r\n', close: false });
-      return done(keyed(name, args[1], args, null, noreply ? 'noreply' : 'none'));
+      return done(keyed('delete', tokens[1], ['delete', tokens[1]], null, noreply ? 'noreply' : 'none'));
+    }
+    if (name === 'incr' || name === 'decr' || name === 'touch') {
+      const noreply = tokens.length === 4 && tokens[3] === 'noreply';
+      if (tokens.length !== 3 && !noreply) return done({ kind: 'error', reply: ERROR, close: false });
+      const quiet: Quiet = noreply ? 'noreply' : 'none';
+      const hide = (reply: string) => done({ kind: 'error', reply: noreply ? '' : reply, close: false });
+      if (tokens[1].length > KEY_MAX_LENGTH) return hide(BAD_FORMAT);
+      if (name === 'touch' && !i32(tokens[2])) return hide('CLIENT_ERROR invalid exptime argument\r\n');
+      if (name !== 'touch' && !u64(tokens[2])) return hide('CLIENT_ERROR invalid numeric delta argument\r\n');
+      return done(keyed(name, tokens[1], tokens.slice(0, 3), null, quiet));
     }
     if (name === 'mg' || name === 'ms' || name === 'md' || name === 'ma' || name === 'me') return this.meta(name, tokens, buf, after, end);
     if (name === 'mn') return done({ kind: 'local', op: 'mn', args: [], quiet: 'none' });
-    if (name === 'version' || name === 'stats' || name === 'flush_all' || name === 'verbosity' || name === 'quit') {
-      const noreply = (name === 'flush_all' || name === 'verbosity') && tokens.length > 1 && tokens[tokens.length - 1] === 'noreply';
-      return done({ kind: 'local', op: name, args: tokens.slice(1, noreply ? -1 : undefined), quiet: noreply ? 'noreply' : 'none' });
+    if (name === 'version' || name === 'stats' || name === 'quit') return done({ kind: 'local', op: name, args: tokens.slice(1), quiet: 'none' });
+    if (name === 'flush_all') {
+      if (tokens.length > 3) return done({ kind: 'error', reply: ERROR, close: false });
+      const noreply = tokens.length > 1 && tokens[tokens.length - 1] === 'noreply';
+      const args = tokens.slice(1, noreply ? -1 : undefined);
+      if (args.length === 1 && !i32(args[0])) return done({ kind: 'error', reply: noreply ? '' : 'CLIENT_ERROR invalid exptime argument\r\n', close: false });
+      return done({ kind: 'local', op: 'flush_all', args, quiet: noreply ? 'noreply' : 'none' });
     }
+    if (name === 'verbosity') {
+      if (tokens.length < 2 || tokens.length > 3) return done({ kind: 'error', reply: ERROR, close: false });
+      const noreply = tokens[tokens.length - 1] === 'noreply';
+      if (!u32(tokens[1])) return done({ kind: 'error', reply: noreply ? '' : BAD_FORMAT, close: false });
+      return done({ kind: 'local', op: 'verbosity', args: [tokens[1]], quiet: noreply ? 'noreply' : 'none' });
+    }
+    if (name === 'shutdown') return done({ kind: 'error', reply: 'ERROR: shutdown not enabled\r\n', close: false });
     return done({ kind: 'error', reply: ERROR, close: false });
   }
 
   private meta(name: 'mg' | 'ms' | 'md' | 'ma' | 'me', tokens: string[], buf: Buffer, after: number, end: number): { cmd: ClientCommand; next: number } | null {
     const done = (cmd: ClientCommand, next = after) => ({ cmd, next });
-    if (tokens.length < 2) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
+    if (tokens.length < 2) return done({ kind: 'error', reply: name === 'me' ? BAD_FORMAT : ERROR, close: false });
     const flagsFrom = name === 'ms' ? 3 : 2;
-    if (name === 'ms' && (tokens.length < 3 || !isDigits(tokens[2]))) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
+    if (name === 'ms' && (tokens.length < 3 || !i32(tokens[2]) || Number(tokens[2]) < 0)) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
     const flags = tokens.slice(flagsFrom);
     const base64 = flags.includes('b');
     let key: Buffer;
     if (base64) {
-      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(tokens[1])) return done({ kind: 'error', reply: 'CLIENT_ERROR key encoding error\r\n', close: false });
+      if (!/^[A-Za-z0-9+/]+={0,2}$/.test(tokens[1]) || tokens[1].length % 4 !== 0) return done({ kind: 'error', reply: 'CLIENT_ERROR error decoding key\r\n', close: false });
       key = Buffer.from(tokens[1], 'base64');
     } else key = Buffer.from(tokens[1], 'latin1');
     if (key.length > KEY_MAX_LENGTH || key.length === 0) return done({ kind: 'error', reply: BAD_FORMAT, close: false });
