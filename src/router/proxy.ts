@@ -67,6 +67,7 @@ export class RouterConnection implements ConnectionHandler {
     if (this.closing) return;
     if (this.slots.length === 0 && chunk[0] === 0x80 && this.input === null) {
       this.push(Buffer.from('SERVER_ERROR the router speaks the text and meta protocols, not binary\r\n'), true);
+      this.scheduleFlush();
       return;
     }
     // The chunk's memory is reused after this returns, and requests keep slices of it: own it.
