@@ -193,7 +193,7 @@ class BackendConnection {
     if (!this.socket) this.connect();
     if (this.connected && !this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      setImmediate(() => this.flush());
     }
   }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 
 /**
  * Ketama consistent hashing, placing keys exactly as libmemcached's weighted ketama
@@ -65,7 +65,7 @@ export function ketamaServerName(host: string, port: number): string {
 
 /** The ketama hash of a key: md5, first 4 digest bytes little-endian, as a uint32. */
 export function hashKey(key: string | Buffer): number {
-  return createHash('md5').update(key).digest().readUInt32LE(0);
+  return hash('md5', key, 'buffer').readUInt32LE(0);
 }
 
 const TWEMPROXY_MAX_POINT_STRING = 85; // char host[KETAMA_MAX_HOSTLEN = 86] incl. the NUL
@@ -146,6 +146,6 @@ export class KetamaRing {
 
   /** Index (into the constructor's `servers`) of the server that holds `key`. */
   serverFor(key: string | Buffer): number {
-    return this.serverForHash(hashKey(key));
+    return this.serverCount === 1 ? 0 : this.serverForHash(hashKey(key));
   }
 }
