@@ -6,6 +6,8 @@ import { SERVER_SETTINGS, ROUTER_SETTINGS, routerSettings } from './settings.js'
 import { startRouterService } from '../router/server.js';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { systemClock } from '../core/clock.js';
+import { createRegistry } from '../core/metrics.js';
+import { startAdminServer } from '../console/admin-server.js';
 import { startServer } from './server.js';
 import { VERSION } from './version.js';
 
@@ -58,11 +60,13 @@ router.action(async (opts: Record<string, string | undefined>) => {
   for (const spec of ROUTER_SETTINGS) flags[spec.name] = opts[camel(routerFlag(spec.name))];
   const settings = resolveSettings(ROUTER_SETTINGS, { flags, env: process.env, configFile: opts.config ?? process.env.STRATA_CONFIG });
   const log = createLogger(settings['log-level'] as LogLevel, { node: 'strata', service: 'router' });
-  const running = await startRouterService(routerSettings(settings), log, systemClock);
+  const registry = createRegistry();
+  const running = await startRouterService(routerSettings(settings), log, systemClock, registry);
+  const admin = await startAdminServer({ host: settings['router.admin-host'] as string, port: settings['router.admin-port'] as number, registry, log });
   process.on('SIGHUP', () => running.reload());
   const stop = (signal: string) => {
     process.stderr.write(`strata router: ${signal}, shutting down\n`);
-    running.close().then(
+    Promise.all([running.close(), admin.close()]).then(
       () => process.exit(0),
       () => process.exit(1),
     );

@@ -41,6 +41,8 @@ export const ROUTER_SETTINGS: readonly SettingSpec[] = [
   { name: 'router.port', type: 'int', default: 5000, min: 0, max: 65535, help: 'router TCP port, memcached text and meta protocols (0 = any free port)' },
   { name: 'router.max-connections', type: 'int', default: 1024, min: 1, max: 1_000_000, help: 'simultaneous client connections' },
   { name: 'router.item-size-max', type: 'size', default: 1024 * 1024, min: 1024, max: 1024 ** 3, help: 'largest value passed through' },
+  { name: 'router.admin-host', type: 'string', default: '127.0.0.1', help: 'address of the router\'s HTTP admin port (/metrics, /healthz)' },
+  { name: 'router.admin-port', type: 'int', default: 11281, min: 0, max: 65535, help: 'the router\'s HTTP admin port (0 = any free port)' },
   { name: 'router.watch-ms', type: 'int', default: 1000, min: 0, max: 3_600_000, help: 'how often the route file is checked for changes (0 = only on SIGHUP)' },
   { name: 'data-dir', type: 'string', default: './strata-data', help: 'directory for data files (the delete spool: <data-dir>/router/deletes)' },
   { name: 'log-level', type: 'enum', default: 'info', values: ['debug', 'info', 'warn', 'error', 'silent'], help: 'log level' },

@@ -7,6 +7,8 @@ import { parseRouterConfig } from './config.js';
 import { DeleteSpool } from './delete-spool.js';
 import { Router } from './router.js';
 import { RouterConnection, type ProxyStats } from './proxy.js';
+import { registerRouterMetrics } from './metrics.js';
+import type { Registry } from 'prom-client';
 
 export interface RouterSettings {
   /** The route configuration file (JSON, docs/router.md). */
@@ -32,7 +34,7 @@ export interface RouterService {
 }
 
 /** `strata router`: a memcached text/meta front end that routes every key through the route tree. */
-export async function startRouterService(settings: RouterSettings, log: Logger, clock: Clock): Promise<RouterService> {
+export async function startRouterService(settings: RouterSettings, log: Logger, clock: Clock, registry?: Registry): Promise<RouterService> {
   const config = parseRouterConfig(readFileSync(settings.routeConfig, 'utf8'));
   const spool = settings.dataDir === null ? null : new DeleteSpool(path.join(settings.dataDir, 'router', 'deletes'), log);
   const router = new Router(clock, log, spool);
@@ -53,6 +55,7 @@ export async function startRouterService(settings: RouterSettings, log: Logger, 
         [`server:${d.name}:spooled_deletes`, spool?.pending(d.name) ?? 0],
       ]),
   };
+  if (registry) registerRouterMetrics(registry, stats, router);
   const tcp = new TcpService({
     name: 'router',
     log,
