@@ -57,8 +57,8 @@ export async function cacheAside<T>(cache: CacheOps, key: string, loader: Loader
 
 export interface TombstoneOptions {
   /** Seconds the tombstone lives; readers skip the cache meanwhile. Default 5. See docs/cache-patterns.md for the bound. */
-  tombstoneTtl?: number;
-  signal?: AbortSignal;
+  tombstoneTtl?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /** What the cookie helpers need of a request and a response (node:http, Express, Fastify's raw). */
 export interface RequestLike {
-  method?: string;
+  method?: string | undefined;
   headers: IncomingHttpHeaders;
 }
 export interface ResponseLike {
@@ -58,10 +58,10 @@ export function unsign(secrets: Secrets, name: string, signed: string): string |
 }
 
 export interface CookieAttributes {
-  path?: string;
-  domain?: string;
-  secure?: boolean;
-  sameSite?: 'Strict' | 'Lax' | 'None';
+  path?: string | undefined;
+  domain?: string | undefined;
+  secure?: boolean | undefined;
+  sameSite?: 'Strict' | 'Lax' | 'None' | undefined;
 }
 
 /** Add a Set-Cookie header, keeping the ones already set. */

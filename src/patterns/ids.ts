@@ -71,8 +71,8 @@ export function shardOf(id: bigint, layout: IdLayout = INSTAGRAM): number {
 export interface IdGeneratorOptions {
   /** Node id (Snowflake) or shard id (Instagram); unique among generators running at once. */
   node: number;
-  layout?: IdLayout;
-  clock?: Clock;
+  layout?: IdLayout | undefined;
+  clock?: Clock | undefined;
 }
 
 /**
@@ -111,8 +111,8 @@ export class IdGenerator {
   }
 }
 
-export const snowflake = (opts: { nodeId: number; epochMs?: number; clock?: Clock }): IdGenerator =>
+export const snowflake = (opts: { nodeId: number; epochMs?: number | undefined; clock?: Clock | undefined }): IdGenerator =>
   new IdGenerator({ node: opts.nodeId, layout: { ...SNOWFLAKE, epochMs: opts.epochMs ?? SNOWFLAKE.epochMs }, clock: opts.clock });
 
-export const instagramIds = (opts: { shardId: number; epochMs?: number; clock?: Clock }): IdGenerator =>
+export const instagramIds = (opts: { shardId: number; epochMs?: number | undefined; clock?: Clock | undefined }): IdGenerator =>
   new IdGenerator({ node: opts.shardId, layout: { ...INSTAGRAM, epochMs: opts.epochMs ?? INSTAGRAM.epochMs }, clock: opts.clock });

@@ -8,14 +8,14 @@ export interface LeaseOptions<T> extends CommonOptions<T> {
   /** Seconds the filled value lives (0 = no expiry). */
   ttl: number;
   /** Seconds a lease (and a stale value after `invalidate`) lives if nobody fills it. Default 10, as Facebook's. */
-  leaseTtl?: number;
+  leaseTtl?: number | undefined;
   /** Milliseconds between tries while another caller holds the lease. Default 50. */
-  waitMs?: number;
+  waitMs?: number | undefined;
   /** Tries before giving up waiting: then the loader is called and its value returned, not filled. Default 20. */
-  maxWaits?: number;
+  maxWaits?: number | undefined;
   /** After an invalidation: 'serve' the stale value while one caller refills, or 'wait' for the new one (default). */
-  stale?: 'serve' | 'wait';
-  scheduler?: Scheduler;
+  stale?: 'serve' | 'wait' | undefined;
+  scheduler?: Scheduler | undefined;
 }
 
 /**
@@ -97,8 +97,8 @@ export async function leasedGet<T>(cache: CacheOps, key: string, loader: Loader<
 
 export interface InvalidateOptions {
   /** Seconds the stale value stays servable (with `stale: 'serve'`) while a caller refills it. Default 10. */
-  leaseTtl?: number;
-  signal?: AbortSignal;
+  leaseTtl?: number | undefined;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -16,16 +16,16 @@ export interface ReadYourWritesOptions {
   /** HMAC-SHA256 key(s), at least 16 bytes each; the first signs, all verify (for rotation). */
   secret: string | Buffer | readonly (string | Buffer)[];
   /** How long a write pins the client's reads to the primary. Default 15 s (django-multidb-router's). */
-  pinMs?: number;
+  pinMs?: number | undefined;
   /** How long a remembered version is honoured. Default 5 minutes. */
-  versionMaxAgeMs?: number;
+  versionMaxAgeMs?: number | undefined;
   /** Cookie names: `strata_pin` and `strata_ver` by default. */
-  pinCookie?: string;
-  versionCookie?: string;
-  cookie?: CookieAttributes;
-  clock?: Clock;
+  pinCookie?: string | undefined;
+  versionCookie?: string | undefined;
+  cookie?: CookieAttributes | undefined;
+  clock?: Clock | undefined;
   /** For choosing among eligible replicas (default Math.random). */
-  random?: () => number;
+  random?: (() => number) | undefined;
 }
 
 /** Methods that do not pin: everything else is taken as a write (as django-multidb-router). */

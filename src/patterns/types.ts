@@ -9,12 +9,12 @@ export type Loader<T> = (signal?: AbortSignal) => Promise<T>;
 
 export interface CommonOptions<T> {
   /** How values are stored (default: JSON). */
-  codec?: Codec<T>;
+  codec?: Codec<T> | undefined;
   /** Cancels cache calls, waits and (if the loader honours it) the load. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Called when the cache cannot be reached or answers with an error. Reads then go to the loader
    * without filling (a cache outage must not become a site outage); invalidations throw instead.
    */
-  onCacheError?: (err: Error) => void;
+  onCacheError?: ((err: Error) => void) | undefined;
 }
