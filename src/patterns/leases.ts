@@ -74,7 +74,15 @@ export async function leasedGetOutcome<T>(cache: CacheOps, key: string, loader: 
 async function fill<T>(
   cache: CacheOps, key: string, loader: Loader<T>, codec: Codec<T>, ttl: number, cas: string, opts: LeaseOptions<T>, waits: number,
 ): Promise<LeaseOutcome<T>> {
-  const value = await loader(opts.signal);
+  let value: T;
+  try {
+    value = await loader(opts.signal);
+  } catch (err) {
+    // Hand the lease back (delete only if it is still ours) so the next caller loads at once
+    // instead of everyone waiting out leaseTtl; best effort.
+    await cache.meta('md', key, [`C${cas}`]).catch(() => {});
+    throw err;
+  }
   try {
     const r = await cache.meta('ms', key, [`C${cas}`, `T${ttl}`, `F${VALUE_FLAG}`], codec.encode(value), opts.signal);
     // EX (CAS changed) or NF (deleted): the lease was voided; do not retry, the value may be old.

@@ -102,6 +102,13 @@ for (const name of SERVER_NAMES) {
     assert.deepEqual(await waiting, { value: 'v2', source: 'hit', waits: 1 });
   });
 
+  test(`${name}: a loader that fails hands the lease back: the error reaches the caller and the next caller loads at once`, async () => {
+    const c = client(serverNamed(name));
+    const key = uniqueKey('failing');
+    await assert.rejects(leasedGetOutcome(c, key, async () => assert.fail('db down'), { ttl: 60, scheduler: noWaits }), /db down/);
+    assert.deepEqual(await leasedGetOutcome(c, key, async () => 'row', { ttl: 60, scheduler: noWaits }), { value: 'row', source: 'filled', waits: 0 });
+  });
+
   test(`${name}: waiters give up after maxWaits when the lease holder never fills, and load without filling`, async () => {
     const c = client(serverNamed(name));
     const scheduler = new ManualScheduler();
