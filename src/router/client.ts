@@ -83,7 +83,13 @@ export class CacheClient {
     });
   }
 
+  /**
+   * The item, or null on a miss. A server that cannot answer is also a miss (as through
+   * `strata router`: the application refills, it does not fail); routes with failover decide where
+   * the refill goes.
+   */
   async get(key: string, opts: { signal?: AbortSignal; cas?: boolean } = {}): Promise<Item | null> {
+    checkKey(key);
     const reply = await this.request(getRequest(opts.cas ? 'gets' : 'get', Buffer.from(key)), opts.signal);
     return reply.status === 'ok' ? parseValue(reply.bytes) : null;
   }
@@ -145,6 +151,8 @@ export class CacheClient {
    * the building block of leases (docs/router.md). Throws CacheError on a failure or error line.
    */
   async meta(cmd: 'mg' | 'ms' | 'md' | 'ma', key: string, flags: string[], value?: Buffer | string, signal?: AbortSignal): Promise<MetaReply> {
+    checkKey(key);
+    for (const f of flags) if (f.length === 0 || /[\s\x00-\x1f]/.test(f)) throw new CacheError(`invalid meta flag ${JSON.stringify(f)}`);
     const k = Buffer.from(key);
     const data = value === undefined ? null : typeof value === 'string' ? Buffer.from(value) : value;
     const line = [cmd, key, ...(cmd === 'ms' ? [String(data?.length ?? 0)] : []), ...flags].join(' ');
@@ -155,7 +163,7 @@ export class CacheClient {
   }
 
   private async lineCall(op: Op, key: string, line: string, signal?: AbortSignal, data?: Buffer): Promise<string> {
-    if (key.length === 0 || Buffer.byteLength(key) > 250 || /[\s\x00-\x1f]/.test(key)) throw new CacheError(`invalid key ${JSON.stringify(key)}`);
+    checkKey(key);
     const req: Request = { op, key: Buffer.from(key), line: Buffer.from(line), data: data ? Buffer.concat([data, CRLF]) : null, shape: 'line' };
     const reply = await this.request(req, signal);
     if (reply.status === 'failed') throw new CacheError(reply.reason ?? 'unavailable');
@@ -171,6 +179,11 @@ export class CacheClient {
 }
 
 const CRLF = Buffer.from('\r\n');
+
+/** Keys as memcached takes them: 1 to 250 bytes, no spaces or control characters. */
+function checkKey(key: string): void {
+  if (key.length === 0 || Buffer.byteLength(key) > 250 || /[\s\x00-\x1f]/.test(key)) throw new CacheError(`invalid key ${JSON.stringify(key)}`);
+}
 
 /** An Item from a `VALUE <key> <flags> <bytes> [<cas>]\r\n<data>\r\n` block. */
 export function parseValue(block: Buffer): Item {
