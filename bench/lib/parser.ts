@@ -10,19 +10,25 @@ const SP = 32;
 export const REPLY_OK = 0;
 export const REPLY_ERROR = 1;
 
-/** Called once per complete reply, in order. firstKey: numeric part of the first VALUE's key, or -1. */
-export type OnReply = (status: number, hits: number, firstKey: number) => void;
+/**
+ * Called once per complete reply, in order. firstKey: numeric part of the first VALUE's key, or -1;
+ * keySum: sum of the numeric parts of every VALUE's key (only with `sumKeys`, else 0).
+ */
+export type OnReply = (status: number, hits: number, firstKey: number, keySum: number) => void;
 
 export class ReplyParser {
   private rest: Buffer | null = null;
   private hits = 0;
   private firstKey = -1;
+  private keySum = 0;
   badValues = 0;
   errorLines: string[] = [];
 
   constructor(
     private readonly valueSize: number,
     private readonly onReply: OnReply,
+    /** Also sum every VALUE's key number (checks a multiget answered the keys asked, in any order). */
+    private readonly sumKeys = false,
   ) {}
 
   push(chunk: Buffer): void {
@@ -68,10 +74,11 @@ export class ReplyParser {
     const keyEnd = buf.indexOf(SP, keyStart);
     const keyLen = keyEnd - keyStart;
     if (n !== this.valueSize || buf.compare(buf, keyStart, keyEnd, dataStart, dataStart + keyLen) !== 0) this.badValues++;
-    if (this.hits === 0) {
+    if (this.hits === 0 || this.sumKeys) {
       let k = 0;
       for (let j = keyStart + 1; j < keyEnd; j++) k = k * 10 + (buf[j] - 48);
-      this.firstKey = k;
+      if (this.hits === 0) this.firstKey = k;
+      if (this.sumKeys) this.keySum += k;
     }
     this.hits++;
     return end;
@@ -80,8 +87,10 @@ export class ReplyParser {
   private complete(status: number): void {
     const hits = this.hits;
     const firstKey = this.firstKey;
+    const keySum = this.keySum;
     this.hits = 0;
     this.firstKey = -1;
-    this.onReply(status, hits, firstKey);
+    this.keySum = 0;
+    this.onReply(status, hits, firstKey, keySum);
   }
 }

@@ -1,4 +1,4 @@
-/** Store keys [0, count) with pipelined sets over a few connections; every reply is checked. */
+/** Store keys [0, count) (or the key indexes in `keys`) with pipelined sets over a few connections; every reply is checked. */
 import net from 'node:net';
 import { ReplyParser, REPLY_OK } from './parser.js';
 import { SetWriter } from './keys.js';
@@ -17,10 +17,13 @@ export interface PreloadOptions {
   connections?: number;
   window?: number;
   timeoutMs?: number;
+  /** Store these key indexes instead of [0, count) (count is then keys.length). */
+  keys?: ArrayLike<number>;
 }
 
 export function preload(opts: PreloadOptions): Promise<PreloadResult> {
-  const { port, count, valueSize } = opts;
+  const { port, valueSize, keys } = opts;
+  const count = keys ? keys.length : opts.count;
   const conns = opts.connections ?? 2;
   const window = opts.window ?? 256;
   const timeoutMs = opts.timeoutMs ?? 180_000;
@@ -58,7 +61,7 @@ export function preload(opts: PreloadOptions): Promise<PreloadResult> {
         }
         const buf = Buffer.allocUnsafe(n * writer.maxBytes);
         let off = 0;
-        for (let j = 0; j < n; j++) off = writer.write(buf, off, next++);
+        for (let j = 0; j < n; j++, next++) off = writer.write(buf, off, keys ? keys[next] : next);
         outstanding += n;
         sock.write(buf.subarray(0, off));
       };

@@ -8,8 +8,10 @@ export type ServerKind = 'memcached' | 'strata';
 
 export interface ServerSpec {
   kind: ServerKind;
-  /** Strata's --cache-threads (memcached always runs -t 2). */
+  /** Strata's --cache-threads; memcached's -t. */
   threads: number;
+  /** memcached's -m in MiB (default 1024). */
+  memoryMb?: number;
   /** Short name used in results: memcached, strata_t1, strata_t2. */
   id: string;
 }
@@ -29,7 +31,7 @@ export const STRATA_MAIN = `${REPO}dist/cli/main.js`;
 
 function commandFor(spec: ServerSpec, port: number): [string, string[]] {
   if (spec.kind === 'memcached') {
-    return ['memcached', ['-u', 'root', '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', '2', '-m', '1024']];
+    return ['memcached', ['-u', 'root', '-l', '127.0.0.1', '-p', String(port), '-U', '0', '-t', String(spec.threads), '-m', String(spec.memoryMb ?? 1024)]];
   }
   return [
     process.execPath,
