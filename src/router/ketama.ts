@@ -1,4 +1,5 @@
-import { createHash, hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { md5First32 } from './md5.js';
 
 /**
  * Ketama consistent hashing, placing keys exactly as libmemcached's weighted ketama
@@ -65,7 +66,7 @@ export function ketamaServerName(host: string, port: number): string {
 
 /** The ketama hash of a key: md5, first 4 digest bytes little-endian, as a uint32. */
 export function hashKey(key: string | Buffer): number {
-  return hash('md5', key, 'buffer').readUInt32LE(0);
+  return md5First32(typeof key === 'string' ? Buffer.from(key) : key);
 }
 
 const TWEMPROXY_MAX_POINT_STRING = 85; // char host[KETAMA_MAX_HOSTLEN = 86] incl. the NUL
