@@ -32,7 +32,8 @@ const EMPTY = Buffer.alloc(0);
 
 /** A client command's place in the reply order: its bytes once known. */
 interface Slot {
-  bytes: Buffer | null;
+  /** A multiget's parts stay separate until the one concatenation of the write. */
+  bytes: Buffer | Buffer[] | null;
   /** Close the connection once this slot's bytes are sent. */
   close: boolean;
 }
@@ -128,7 +129,7 @@ export class RouterConnection implements ConnectionHandler {
         }
         if (--left === 0) {
           parts.push(END);
-          this.fill(slot, Buffer.concat(parts));
+          this.fill(slot, parts);
         }
       });
     }
@@ -231,7 +232,7 @@ export class RouterConnection implements ConnectionHandler {
     if (close) this.closing = true;
   }
 
-  private fill(slot: Slot, bytes: Buffer): void {
+  private fill(slot: Slot, bytes: Buffer | Buffer[]): void {
     slot.bytes = bytes;
     this.outstanding--;
     this.scheduleFlush();
@@ -252,7 +253,9 @@ export class RouterConnection implements ConnectionHandler {
     while (this.head < this.slots.length) {
       const slot = this.slots[this.head];
       if (slot.bytes === null) break;
-      if (slot.bytes.length > 0) out.push(slot.bytes);
+      if (Array.isArray(slot.bytes)) {
+        for (const part of slot.bytes) if (part.length > 0) out.push(part);
+      } else if (slot.bytes.length > 0) out.push(slot.bytes);
       this.head++;
       if (slot.close) {
         close = true;

@@ -65,7 +65,7 @@ export class RequestParser {
       }
       const lineEnd = nl > pos && buf[nl - 1] === 13 ? nl - 1 : nl;
       const line = buf.subarray(pos, lineEnd);
-      const cmd = this.command(buf, line, nl + 1, end);
+      const cmd = plainGet(line, nl + 1) ?? this.command(buf, line, nl + 1, end);
       if (cmd === null) return pos; // data block not complete yet
       pos = cmd.next;
       if (!emit(cmd.cmd)) return pos;
@@ -185,6 +185,36 @@ export class RequestParser {
     const req: Request = { op: 'ms', key, line: Buffer.from(sent.join(' '), 'latin1'), data: buf.subarray(after, after + size + 2), shape: 'meta' };
     return done({ kind: 'keyed', req, quiet: quiet ? 'meta' : 'none' }, after + size + 2);
   }
+}
+
+/**
+ * The common case, `get <key>...` / `gets <key>...` with well-formed keys, read straight from the
+ * bytes: keys are slices of the (owned) input. Anything unusual returns null and goes through
+ * the general path.
+ */
+function plainGet(line: Buffer, next: number): { cmd: ClientCommand; next: number } | null {
+  if (line.length < 5 || line[0] !== 103 || line[1] !== 101 || line[2] !== 116) return null;
+  let i = 3;
+  if (line[i] === 115) i++; // gets
+  if (line[i] !== 32) return null;
+  const op = i === 4 ? 'gets' : 'get';
+  const keys: Buffer[] = [];
+  while (i < line.length) {
+    while (i < line.length && line[i] === 32) i++;
+    const start = i;
+    while (i < line.length && line[i] !== 32) {
+      if (line[i] < 33 || line[i] === 127) return null;
+      i++;
+    }
+    if (i > start) {
+      if (i - start > KEY_MAX_LENGTH) return null;
+      keys.push(line.subarray(start, i));
+    }
+  }
+  if (keys.length === 0) return null;
+  const last = keys[keys.length - 1];
+  if (last.length >= 5 && last.toString('latin1', 0, 5) === 'HTTP/') return null; // closed, as memcached does
+  return { cmd: { kind: 'keys', op, exptime: null, keys }, next };
 }
 
 function keyed(op: Op, key: string, sent: string[], data: Buffer | null, quiet: Quiet): ClientCommand {
