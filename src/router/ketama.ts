@@ -132,8 +132,8 @@ export class KetamaRing {
     this.serverCount = n;
   }
 
-  /** Index of the server owning the first point >= `hash` (wrapping to the first point). */
-  serverForHash(hash: number): number {
+  /** Index of the first point >= `hash`, wrapping to 0. */
+  pointFor(hash: number): number {
     const points = this.points;
     let lo = 0;
     let hi = points.length;
@@ -142,7 +142,12 @@ export class KetamaRing {
       if (points[mid] < hash) lo = mid + 1;
       else hi = mid;
     }
-    return this.owners[lo === points.length ? 0 : lo];
+    return lo === points.length ? 0 : lo;
+  }
+
+  /** Index of the server owning the first point >= `hash` (wrapping to the first point). */
+  serverForHash(hash: number): number {
+    return this.owners[this.pointFor(hash)];
   }
 
   /** Index (into the constructor's `servers`) of the server that holds `key`. */

@@ -266,15 +266,8 @@ function addFromValue(block: Buffer, exptime: number): Request | null {
 
 /** The n-th distinct server after the key's own, walking the ring clockwise (n < server count). */
 export function nthServerFor(ring: KetamaRing, key: Buffer, n: number): number {
-  const hash = hashKey(key);
   const { points, owners } = ring;
-  let lo = 0;
-  let hi = points.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (points[mid] < hash) lo = mid + 1;
-    else hi = mid;
-  }
+  const lo = ring.pointFor(hashKey(key));
   const seen: number[] = [];
   for (let i = 0; i < points.length; i++) {
     const owner = owners[(lo + i) % points.length];

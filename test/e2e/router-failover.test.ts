@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
 import { startStrataProcess, type StrataProcess } from '../helpers/strata-process.js';
 import { startRouter, eventually, type TestRouter } from '../helpers/router.js';
-import { TextSession } from '../helpers/text-session.js';
+import { TextSession, ask } from '../helpers/text-session.js';
 import { KetamaRing, ketamaServerName } from '../../src/router/ketama.js';
 
 const require = createRequire(import.meta.url);
@@ -30,14 +30,6 @@ async function session(port: number): Promise<TextSession> {
   return s;
 }
 
-async function ask(port: number, request: string): Promise<string> {
-  const s = await TextSession.open(port);
-  try {
-    return (await s.send(request)).reply.toString('latin1');
-  } finally {
-    s.close();
-  }
-}
 
 const nodePorts = () => [a.port, b.port, c.cachePort];
 

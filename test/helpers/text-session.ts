@@ -99,3 +99,13 @@ export class CasNormalizer {
       .replace(/ cas=(\d+)/g, (_m, cas: string) => ` cas=${this.id(cas)}`);
   }
 }
+
+/** Send one request on a fresh connection and return the reply's text (the connection is closed). */
+export async function ask(port: number, request: string): Promise<string> {
+  const s = await TextSession.open(port);
+  try {
+    return (await s.send(request)).reply.toString('latin1');
+  } finally {
+    s.close();
+  }
+}

@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
-import { TextSession } from '../helpers/text-session.js';
+import { ask } from '../helpers/text-session.js';
 import { CacheClient, CacheError } from '../../src/router/client.js';
 
 /** CacheClient: the router's routing embedded in the application process. */
@@ -11,14 +11,6 @@ let router: TestRouter;
 let client: CacheClient;
 const config = () => ({ pools: { main: { servers: nodes.map((n) => `127.0.0.1:${n.port}`) } }, route: 'main' });
 
-async function ask(port: number, request: string): Promise<string> {
-  const s = await TextSession.open(port);
-  try {
-    return (await s.send(request)).reply.toString('latin1');
-  } finally {
-    s.close();
-  }
-}
 
 before(async () => {
   nodes = [await startMemcached(), await startMemcached(), await startMemcached()];

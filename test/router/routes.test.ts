@@ -2,21 +2,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
 import { startRouter, eventually, type TestRouter } from '../helpers/router.js';
-import { TextSession } from '../helpers/text-session.js';
+import { TextSession, ask } from '../helpers/text-session.js';
 
 /** Each route type, through `strata router` in front of real memcached servers. */
 const servers: RealMemcached[] = [];
 const routers: TestRouter[] = [];
 const addr = (m: RealMemcached) => `127.0.0.1:${m.port}`;
 
-async function ask(port: number, request: string): Promise<string> {
-  const s = await TextSession.open(port);
-  try {
-    return (await s.send(request)).reply.toString('latin1');
-  } finally {
-    s.close();
-  }
-}
 
 async function router(config: unknown): Promise<TestRouter> {
   const r = await startRouter(config);
