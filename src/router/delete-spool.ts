@@ -103,7 +103,11 @@ class SpoolFile {
       } catch {
         cursor = 0;
       }
-      if (cursor > good || !isRecordBoundary(data, cursor)) cursor = 0;
+      if (cursor > good || !isRecordBoundary(data, cursor)) {
+        // Never leave a cursor that a later file could take for one of its own boundaries.
+        cursor = 0;
+        writeFileSync(this.base + '.cursor', '0');
+      }
       return { size: good, cursor };
     } finally {
       closeSync(fd);
@@ -195,11 +199,13 @@ class SpoolFile {
       // Everything delivered: start the file over. Appends wait meanwhile (writing = true).
       this.writing = true;
       try {
+        // Cursor first: a crash between the two replays delivered deletes (harmless), where
+        // the other order could leave an old cursor pointing into new records.
+        writeFileSync(this.base + '.cursor', '0');
+        this.cursor = 0;
         const fh = await this.open();
         await fh.truncate(0);
         this.size = 0;
-        this.cursor = 0;
-        writeFileSync(this.base + '.cursor', '0');
       } finally {
         this.writing = false;
         if (this.batch.length > 0) void this.writeBatches();

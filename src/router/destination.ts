@@ -29,6 +29,9 @@ export const DEFAULT_DESTINATION_OPTIONS: DestinationOptions = {
   maxBatchKeys: 100,
 };
 
+/** Request bytes one server may have queued or in flight (one request is always let through). */
+const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+
 type Callback = (reply: Reply) => void;
 
 /** Requests written as one unit and answered by one reply: a batch of gets, or one other request. */
@@ -38,6 +41,9 @@ interface Exchange {
   keys: Buffer[] | null;
   callbacks: Callback[];
   sentAt: number;
+  /** Get batch: callbacks answered so far. */
+  answered: number;
+  done: boolean;
 }
 
 export interface DestinationStats {
@@ -64,6 +70,8 @@ export class Destination extends EventEmitter {
   private readonly ticker: NodeJS.Timeout;
   private closed = false;
   pending = 0;
+  /** Request bytes queued or in flight (values included), bounded by MAX_PENDING_BYTES. */
+  pendingBytes = 0;
 
   constructor(
     readonly host: string,
@@ -89,11 +97,15 @@ export class Destination extends EventEmitter {
     if (this.closed) return done(failed('router closing'));
     if (this.state === 'down') return done(failed(`${this.name} is down`));
     if (this.pending >= this.options.maxPending) return done(failed(`${this.name}: too many pending requests`));
+    const bytes = (req.data?.length ?? 0) + (req.line?.length ?? req.key.length);
+    if (this.pendingBytes + bytes > MAX_PENDING_BYTES && this.pending > 0) return done(failed(`${this.name}: too many bytes pending`));
     this.pending++;
+    this.pendingBytes += bytes;
     const conn = this.conns[this.next];
     this.next = (this.next + 1) % this.conns.length;
     conn.enqueue(req, (reply) => {
       this.pending--;
+      this.pendingBytes -= bytes;
       done(reply);
     });
   }
@@ -183,6 +195,12 @@ class BackendConnection {
   private inflight: Exchange[] = [];
   private head = 0;
   private input: Buffer | null = null;
+  /** Reads that arrived after `input`, not yet joined (see onData). */
+  private inputChunks: Buffer[] = [];
+  private inputLength = 0;
+  private need = 0;
+  /** Bumped by every reset, so a read in progress knows its exchanges are gone. */
+  private generation = 0;
   private connectStarted = 0;
 
   constructor(private readonly dest: Destination) {}
@@ -245,33 +263,49 @@ class BackendConnection {
           i++;
         }
         parts.push(CRLF);
-        this.inflight.push({ shape: 'values', keys, callbacks, sentAt: now });
+        this.inflight.push({ shape: 'values', keys, callbacks, sentAt: now, answered: 0, done: false });
         continue;
       }
       parts.push(req.line, CRLF);
       if (req.data) parts.push(req.data);
       const isGat = req.op === 'gat' || req.op === 'gats';
-      this.inflight.push({ shape: req.shape, keys: isGat ? [req.key] : null, callbacks: [cbs[i]], sentAt: now });
+      this.inflight.push({ shape: req.shape, keys: isGat ? [req.key] : null, callbacks: [cbs[i]], sentAt: now, answered: 0, done: false });
       i++;
     }
     this.socket.write(parts.length === 1 ? parts[0] : Buffer.concat(parts));
   }
 
+  /**
+   * Replies are consumed as they arrive: a get batch's VALUE blocks go to their callbacks one by
+   * one, so what is kept between reads is at most one unfinished block. Bytes of a block still
+   * arriving are collected as chunks and joined once the block is complete (`need`), so a large
+   * reply costs one copy, not one per read.
+   */
   private onData(chunk: Buffer): void {
-    let buf = chunk;
     if (this.input) {
-      buf = Buffer.concat([this.input, chunk]);
+      this.inputChunks.push(chunk);
+      this.inputLength += chunk.length;
+      if (this.inputLength < this.need) return;
+      chunk = Buffer.concat([this.input, ...this.inputChunks], this.inputLength);
       this.input = null;
+      this.inputChunks = [];
     }
+    const buf = chunk;
     let pos = 0;
-    while (this.head < this.inflight.length) {
+    this.need = 0;
+    const generation = this.generation;
+    while (this.head < this.inflight.length && pos < buf.length) {
       const ex = this.inflight[this.head];
-      const end = replyEnd(buf, pos, buf.length, ex.shape);
-      if (end === -1) break;
-      this.inflight[this.head++] = undefined as unknown as Exchange;
-      this.dest.succeeded();
-      deliver(ex, buf, pos, end);
-      pos = end;
+      pos = consume(ex, buf, pos);
+      if (this.generation !== generation) return; // a callback led to this connection's reset
+      if (shortBy > 0) {
+        this.need = shortBy; // bytes needed from pos before progress is possible
+        break;
+      }
+      if (ex.done) {
+        this.inflight[this.head++] = undefined as unknown as Exchange;
+        this.dest.succeeded();
+      }
     }
     if (this.head > 1024 && this.head * 2 > this.inflight.length) {
       this.inflight = this.inflight.slice(this.head);
@@ -285,6 +319,7 @@ class BackendConnection {
         return;
       }
       this.input = buf.subarray(pos);
+      this.inputLength = this.input.length;
     }
   }
 
@@ -300,6 +335,7 @@ class BackendConnection {
 
   /** Drop the socket and fail everything queued or in flight. */
   reset(reason: string): void {
+    this.generation++;
     const socket = this.socket;
     this.socket = null;
     this.connected = false;
@@ -315,8 +351,10 @@ class BackendConnection {
     this.queued = [];
     this.queuedCallbacks = [];
     this.input = null;
+    this.inputChunks = [];
+    this.need = 0;
     const reply = failed(reason);
-    for (const ex of inflight) for (const cb of ex.callbacks) cb(reply);
+    for (const ex of inflight) for (let k = ex.answered; k < ex.callbacks.length; k++) ex.callbacks[k](reply);
     for (const cb of queued) cb(reply);
   }
 }
@@ -326,28 +364,70 @@ const GETS = Buffer.from('gets');
 const SPACE = Buffer.from(' ');
 const CRLF = Buffer.from('\r\n');
 
-/** Hand one reply to the callbacks of its exchange (for a get batch: each key its VALUE or a miss). */
-function deliver(ex: Exchange, buf: Buffer, pos: number, end: number): void {
+/** Set by `consume`: how many bytes, from the position it returned, must arrive before it can go on (0: none). */
+let shortBy = 0;
+
+/**
+ * Consume what buf[pos..] holds of the exchange's reply: a whole line/meta reply, or for a get
+ * batch every complete VALUE block (each handed to its key's callback; keys without one are
+ * misses) up to END. Returns the position after what was consumed, setting `shortBy` when it
+ * stopped at an incomplete line or block, and `ex.done` when the reply is complete.
+ */
+function consume(ex: Exchange, buf: Buffer, pos: number): number {
+  const end = buf.length;
+  shortBy = 0;
   if (ex.keys === null) {
-    ex.callbacks[0](classify(buf.subarray(pos, end), ex.shape));
-    return;
+    const next = replyEnd(buf, pos, end, ex.shape);
+    if (next === -1) {
+      shortBy = bytesNeeded(buf, pos, end);
+      return pos;
+    }
+    ex.done = true;
+    ex.answered = 1;
+    ex.callbacks[0](classify(buf.subarray(pos, next), ex.shape));
+    return next;
   }
-  let k = 0;
+  const keys = ex.keys;
+  const cbs = ex.callbacks;
   while (pos < end) {
     const nl = buf.indexOf(10, pos);
+    if (nl === -1) {
+      shortBy = end - pos + 1;
+      return pos;
+    }
     if (!startsWith(buf, 'VALUE ', pos)) {
-      if (startsWith(buf, 'END', pos)) break;
-      // An error line answers the whole batch.
-      const reply: Reply = { status: 'error', bytes: buf.subarray(pos, nl + 1) };
-      for (; k < ex.callbacks.length; k++) ex.callbacks[k](reply);
-      return;
+      if (startsWith(buf, 'END', pos)) {
+        while (ex.answered < cbs.length) cbs[ex.answered++](MISS);
+      } else {
+        // An error line answers the rest of the batch.
+        const reply: Reply = { status: 'error', bytes: buf.subarray(pos, nl + 1) };
+        while (ex.answered < cbs.length) cbs[ex.answered++](reply);
+      }
+      ex.done = true;
+      return nl + 1;
     }
     const blockEnd = nl + 1 + valueSize(buf, pos, nl) + 2;
+    if (blockEnd > end) {
+      shortBy = blockEnd - pos;
+      return pos;
+    }
     const [ks, ke] = valueKey(buf, pos);
     const keyBytes = buf.subarray(ks, ke);
-    while (k < ex.keys.length && !ex.keys[k].equals(keyBytes)) ex.callbacks[k++](MISS);
-    if (k < ex.keys.length) ex.callbacks[k++]({ status: 'ok', bytes: buf.subarray(pos, blockEnd) });
+    while (ex.answered < keys.length && !keys[ex.answered].equals(keyBytes)) cbs[ex.answered++](MISS);
+    if (ex.answered < keys.length) cbs[ex.answered++]({ status: 'ok', bytes: buf.subarray(pos, blockEnd) });
     pos = blockEnd;
   }
-  for (; k < ex.callbacks.length; k++) ex.callbacks[k](MISS);
+  return pos;
+}
+
+/** For a line or meta reply not complete in buf[pos, end): how many bytes from pos it needs at least. */
+function bytesNeeded(buf: Buffer, pos: number, end: number): number {
+  const nl = buf.indexOf(10, pos);
+  if (nl === -1 || nl >= end) return end - pos + 1;
+  if (startsWith(buf, 'VA ', pos)) {
+    let size = 0;
+    for (let i = pos + 3; i < nl && buf[i] >= 48 && buf[i] <= 57; i++) size = size * 10 + (buf[i] - 48);
+    return nl + 1 + size + 2 - pos;
+  }
+  return end - pos + 1;
 }

@@ -24,8 +24,13 @@ export interface ProxyStats {
   failedRequests: number;
 }
 
-/** Commands a connection may have waiting for replies before it stops reading (bounds memory). */
-const MAX_OUTSTANDING = 4096;
+/**
+ * A connection stops reading while this many commands wait for replies, or while this many reply
+ * bytes wait for the client to read them: a client that never reads holds at most about
+ * MAX_OUTSTANDING replies plus WRITE_HIGH_WATER bytes in the router.
+ */
+const MAX_OUTSTANDING = 256;
+const WRITE_HIGH_WATER = 4 * 1024 * 1024;
 
 const END = Buffer.from('END\r\n');
 const EMPTY = Buffer.alloc(0);
@@ -81,10 +86,10 @@ export class RouterConnection implements ConnectionHandler {
     this.input = null;
     const pos = this.parser.parse(buf, 0, buf.length, (cmd) => {
       this.handle(cmd);
-      return !this.closing && this.outstanding < MAX_OUTSTANDING;
+      return !this.closing && this.canTakeMore();
     });
     if (pos < buf.length && !this.closing) this.input = buf.subarray(pos);
-    if (this.outstanding >= MAX_OUTSTANDING && !this.paused) {
+    if (!this.canTakeMore() && !this.paused) {
       this.paused = true;
       this.conn.socket.pause();
     }
@@ -275,7 +280,7 @@ export class RouterConnection implements ConnectionHandler {
       this.conn.end();
       return;
     }
-    if (this.paused && this.outstanding < MAX_OUTSTANDING && !this.conn.socket.writableNeedDrain) {
+    if (this.paused && this.canTakeMore()) {
       this.paused = false;
       this.conn.socket.resume();
       if (this.input !== null) this.parseInput();
@@ -283,7 +288,15 @@ export class RouterConnection implements ConnectionHandler {
   }
 
   onDrain(): void {
-    if (this.input !== null && this.outstanding < MAX_OUTSTANDING) this.parseInput();
+    if (this.paused && this.canTakeMore()) {
+      this.paused = false;
+      this.conn.socket.resume();
+    }
+    if (this.input !== null && this.canTakeMore()) this.parseInput();
+  }
+
+  private canTakeMore(): boolean {
+    return this.outstanding < MAX_OUTSTANDING && this.conn.socket.writableLength < WRITE_HIGH_WATER;
   }
 
   onClose(): void {

@@ -57,15 +57,15 @@ test('every acknowledged delete survives a SIGKILL of the router and is delivere
         let replies = '';
         s.on('data', (d) => (replies += d.toString('latin1')));
         // At a random moment while deletes are being spooled (the server's timeout is 100 ms).
-        setTimeout(() => router.child.kill('SIGKILL'), 110 + Math.random() * 200);
+        setTimeout(() => router.child.kill('SIGKILL'), 110 + Math.random() * 250);
         s.on('error', () => {});
         s.on('close', () => resolve(replies.split('DELETED\r\n').length - 1));
-        // Deletes trickle in (20 per millisecond or so), so the kill lands mid-stream.
+        // Deletes trickle in (10 per millisecond or so), so the kill lands mid-stream.
         let sent = 0;
         const pump = setInterval(() => {
           if (sent >= keys.length || s.destroyed) return clearInterval(pump);
-          s.write(keys.slice(sent, sent + 20).map((k) => `delete ${k}\r\n`).join(''));
-          sent += 20;
+          s.write(keys.slice(sent, sent + 10).map((k) => `delete ${k}\r\n`).join(''));
+          sent += 10;
         }, 1);
       });
       assert.ok(acked < keys.length, `killed while deletes were streaming (acked ${acked} of ${keys.length})`);

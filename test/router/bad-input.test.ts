@@ -123,3 +123,26 @@ test('a server that answers garbage: every request still gets exactly one reply,
     liar.close();
   }
 });
+
+test('a client that never reads its replies holds bounded memory, and others are still served', async () => {
+  const value = 'v'.repeat(100_000);
+  assert.equal((await exchange(router.port, `set fat 0 0 ${value.length}\r\n${value}\r\n`)).reply, 'STORED\r\n');
+  const rssBefore = process.memoryUsage().rss;
+  const s = net.connect(router.port, '127.0.0.1');
+  s.on('error', () => {});
+  s.pause(); // never read
+  try {
+    // 5,000 gets of a 100 KB value: 500 MB of replies if the router buffered them all.
+    const request = Buffer.from('get fat\r\n'.repeat(5000));
+    await new Promise<void>((resolve) => s.write(request, () => resolve()));
+    await stillServes();
+    const destination = router.service.router.servers()[0];
+    await new Promise((r) => setTimeout(r, 200)); // let the router fill what it will
+    assert.equal(destination.pending, 0, 'nothing stuck at the server');
+    const grown = process.memoryUsage().rss - rssBefore;
+    assert.ok(grown < 250 * 1024 * 1024, `router process grew ${Math.round(grown / 1048576)} MiB`);
+    await stillServes();
+  } finally {
+    s.destroy();
+  }
+});

@@ -87,3 +87,24 @@ test('pipelined single-key gets are merged into multi-key lines per server (and 
   // At most one line per client and server (60); fewer when clients' requests share a loop turn.
   assert.ok(lines <= 60, `200 gets went out in ${lines} lines`);
 });
+
+test('large batched replies that arrive over many reads reach the right keys, byte for byte', async () => {
+  const keys = Array.from({ length: 60 }, (_, i) => `big:${i}`);
+  const valueOf = (i: number) => String.fromCharCode(97 + (i % 26)).repeat(20_000 + i * 997);
+  const s = await TextSession.open(router.port);
+  try {
+    const sets = keys.map((k, i) => `set ${k} ${i} 0 ${valueOf(i).length}\r\n${valueOf(i)}\r\n`).join('');
+    assert.equal((await s.send(sets, 10_000)).reply.toString(), 'STORED\r\n'.repeat(keys.length));
+    // Twice in one pipeline, plus single gets, so batches of one server hold many large blocks.
+    const asked = [...keys, ...keys.slice().reverse()];
+    const request = `get ${asked.join(' ')}\r\n` + keys.map((k) => `get ${k}\r\n`).join('');
+    const expected =
+      asked.map((k) => `VALUE ${k} ${keys.indexOf(k)} ${valueOf(keys.indexOf(k)).length}\r\n${valueOf(keys.indexOf(k))}\r\n`).join('') + 'END\r\n' +
+      keys.map((k, i) => `VALUE ${k} ${i} ${valueOf(i).length}\r\n${valueOf(i)}\r\nEND\r\n`).join('');
+    const reply = (await s.send(request, 10_000)).reply.toString();
+    assert.equal(reply.length, expected.length);
+    assert.ok(reply === expected, 'every value at its key, in order');
+  } finally {
+    s.close();
+  }
+});

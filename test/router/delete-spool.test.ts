@@ -76,3 +76,13 @@ test('replay stops at a server that does not answer and keeps the rest', async (
     await spool.close();
   }
 });
+
+test('a cursor that does not fit the file is reset to 0 and written back, so it cannot match later records', async () => {
+  const dir = tempDir();
+  const spool = new DeleteSpool(dir, log);
+  for (let i = 0; i < 3; i++) await spool.append('h:2', Buffer.from(`delete key${i}`));
+  await spool.close();
+  writeFileSync(path.join(dir, 'h_2.cursor'), '999');
+  assert.equal(new DeleteSpool(dir, log).pending('h:2'), 3);
+  assert.equal(readFileSync(path.join(dir, 'h_2.cursor'), 'latin1'), '0');
+});
