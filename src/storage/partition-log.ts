@@ -1,0 +1,235 @@
+import { mkdirSync, readdirSync, fdatasync } from 'node:fs';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { assert } from '../core/errors.js';
+import { Segment } from './segment.js';
+import { encodeFrame, frameSize, frames, frameOffset, type RecordInput } from './record.js';
+
+export interface PartitionLogOptions {
+  /** A segment is sealed and a new one started past this size (at most 2 GiB). */
+  segmentBytes: number;
+  /** One sparse index entry per this many bytes of records. */
+  indexIntervalBytes: number;
+  /** Delete the oldest sealed segments while the log is larger than this (0: no limit). */
+  retentionBytes: number;
+  /** Delete sealed segments whose newest record is older than this (0: no limit). */
+  retentionMs: number;
+  clock: Clock;
+  log: Logger;
+}
+
+export const DEFAULT_PARTITION_OPTIONS = { segmentBytes: 64 * 1024 * 1024, indexIntervalBytes: 4096, retentionBytes: 0, retentionMs: 0 };
+
+/** What `append` waits for before it resolves. */
+export type Durability = 'none' | 'fsync';
+
+export interface AppendResult {
+  baseOffset: number;
+  /** Offset of the last record appended. */
+  lastOffset: number;
+}
+
+interface Waiter {
+  upTo: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * One partition: an append-only log of segment files in a directory. Appends are written at
+ * once (in call order) and fsynced in groups: every `fsync` append waiting when a sync starts is
+ * covered by it, so many producers share one fdatasync (group commit). On open, the newest
+ * segment is checked frame by frame and cut back to its last intact record.
+ */
+export class PartitionLog {
+  private segments: Segment[] = [];
+  private waiters: Waiter[] = [];
+  private syncing = false;
+  /** Records below this offset are on disk (fdatasync done). */
+  durableOffset: number;
+
+  private constructor(
+    readonly dir: string,
+    private readonly opts: PartitionLogOptions,
+  ) {
+    this.durableOffset = 0;
+  }
+
+  static open(dir: string, opts: PartitionLogOptions): PartitionLog {
+    assert(opts.segmentBytes > 0 && opts.segmentBytes <= 2 ** 31, 'segmentBytes within (0, 2 GiB]');
+    mkdirSync(dir, { recursive: true });
+    const log = new PartitionLog(dir, opts);
+    const bases = readdirSync(dir)
+      .filter((f) => /^\d{20}\.log$/.test(f))
+      .map((f) => Number(f.slice(0, 20)))
+      .sort((a, b) => a - b);
+    for (const base of bases) {
+      const { segment, cut } = Segment.open(dir, base, opts.indexIntervalBytes);
+      if (cut > 0) opts.log.warn('log segment: cut a torn or corrupt tail', { file: segment.file, bytes: cut });
+      const prev = log.segments[log.segments.length - 1];
+      if (prev && prev.nextOffset !== base) {
+        // A gap or overlap (a crash between sealing and rolling cannot make one; a damaged
+        // directory can): keep what is contiguous and refuse to go on silently.
+        opts.log.error('log segment does not follow the previous one', { file: segment.file, expected: prev.nextOffset, base });
+        throw new Error(`partition log ${dir}: segment ${base} does not follow offset ${prev.nextOffset}`);
+      }
+      log.segments.push(segment);
+    }
+    if (log.segments.length === 0) log.segments.push(Segment.create(dir, 0, opts.indexIntervalBytes));
+    log.durableOffset = log.endOffset;
+    return log;
+  }
+
+  /** The first offset still kept. */
+  get startOffset(): number {
+    return this.segments[0].baseOffset;
+  }
+
+  /** The offset the next record gets. */
+  get endOffset(): number {
+    return this.active.nextOffset;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1];
+  }
+
+  /**
+   * Append records (offsets are assigned here, in order). With 'fsync' the promise resolves once
+   * they are on disk; with 'none', once they are written (readable, in the page cache).
+   */
+  append(records: RecordInput[], durability: Durability = 'fsync'): Promise<AppendResult> {
+    assert(records.length > 0, 'append needs at least one record');
+    const now = this.opts.clock.nowMs();
+    let total = 0;
+    for (const r of records) total += frameSize(r);
+    if (this.active.size > 0 && this.active.size + total > this.opts.segmentBytes) this.roll();
+    const base = this.active.nextOffset;
+    const bytes = Buffer.allocUnsafe(total);
+    const info: Array<{ pos: number; size: number; timestamp: number }> = [];
+    let pos = 0;
+    for (let i = 0; i < records.length; i++) {
+      const ts = records[i].timestamp ?? now;
+      const next = encodeFrame(bytes, pos, records[i], base + i, ts);
+      info.push({ pos, size: next - pos, timestamp: ts });
+      pos = next;
+    }
+    this.active.append(bytes, records.length, info);
+    const result = { baseOffset: base, lastOffset: base + records.length - 1 };
+    if (durability === 'none') return Promise.resolve(result);
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ upTo: this.endOffset, resolve: () => resolve(result), reject });
+      if (!this.syncing) this.syncLoop();
+    });
+  }
+
+  /** One fdatasync for every append written before it started; repeat while appends wait. */
+  private syncLoop(): void {
+    if (this.waiters.length === 0) {
+      this.syncing = false;
+      return;
+    }
+    this.syncing = true;
+    const upTo = this.endOffset;
+    const segment = this.active;
+    fdatasync(segment.fd, (err) => {
+      if (err) {
+        const failed = this.waiters.filter((w) => w.upTo <= upTo);
+        this.waiters = this.waiters.filter((w) => w.upTo > upTo);
+        for (const w of failed) w.reject(err);
+      } else {
+        if (upTo > this.durableOffset) this.durableOffset = upTo;
+        const done = this.waiters.filter((w) => w.upTo <= upTo);
+        this.waiters = this.waiters.filter((w) => w.upTo > upTo);
+        for (const w of done) w.resolve();
+      }
+      this.syncLoop();
+    });
+  }
+
+  /** Seal the active segment (fsync + index files) and start a new one. */
+  private roll(): void {
+    const old = this.active;
+    old.seal();
+    if (old.nextOffset > this.durableOffset) this.durableOffset = old.nextOffset;
+    this.segments.push(Segment.create(this.dir, old.nextOffset, this.opts.indexIntervalBytes));
+    this.applyRetention();
+  }
+
+  /**
+   * Up to `maxBytes` of whole record frames starting at `offset` (at least one frame if there is
+   * one, however large); `next` is the offset after the last frame returned. An offset below
+   * startOffset is read from startOffset.
+   */
+  read(offset: number, maxBytes: number): { bytes: Buffer; next: number } {
+    offset = Math.max(offset, this.startOffset);
+    let i = this.segments.length - 1;
+    while (i > 0 && this.segments[i].baseOffset > offset) i--;
+    for (; i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      if (offset >= seg.nextOffset) continue;
+      const position = seg.positionFor(offset);
+      // Skip the frames before `offset` (at most one index interval), then take whole frames.
+      const window = seg.read(position, Math.max(maxBytes, this.opts.indexIntervalBytes) + this.opts.indexIntervalBytes);
+      let start = -1;
+      let end = 0;
+      let next = offset;
+      for (const f of frames(window)) {
+        const o = frameOffset(window, f.pos);
+        if (o < offset) continue;
+        if (start === -1) start = f.pos;
+        else if (f.pos + f.size - start > maxBytes) break;
+        end = f.pos + f.size;
+        next = o + 1;
+      }
+      if (start === -1) return this.readLarge(seg, position, offset);
+      return { bytes: window.subarray(start, end), next };
+    }
+    return { bytes: Buffer.alloc(0), next: offset };
+  }
+
+  /** The window held no whole frame at or after `offset` (large frames): walk frame by frame. */
+  private readLarge(seg: Segment, position: number, offset: number): { bytes: Buffer; next: number } {
+    while (position < seg.size) {
+      const header = seg.read(position, 4);
+      if (header.length < 4) break;
+      const whole = seg.read(position, header.readUInt32LE(0) + 4);
+      const f = frames(whole).next();
+      if (f.done) break;
+      const o = frameOffset(whole, 0);
+      if (o >= offset) return { bytes: whole.subarray(0, f.value.size), next: o + 1 };
+      position += f.value.size;
+    }
+    return { bytes: Buffer.alloc(0), next: offset };
+  }
+
+  /** The first offset whose record's timestamp may be >= ts (endOffset if none). */
+  offsetForTime(ts: number): number {
+    for (const seg of this.segments) {
+      const o = seg.offsetForTime(ts);
+      if (o !== null) return o;
+    }
+    return this.endOffset;
+  }
+
+  /** Delete sealed segments beyond the size or age limits; returns how many. */
+  applyRetention(): number {
+    let removed = 0;
+    const now = this.opts.clock.nowMs();
+    const total = () => this.segments.reduce((n, s) => n + s.size, 0);
+    while (this.segments.length > 1) {
+      const oldest = this.segments[0];
+      const tooBig = this.opts.retentionBytes > 0 && total() - oldest.size >= this.opts.retentionBytes;
+      const tooOld = this.opts.retentionMs > 0 && oldest.maxTimestamp > 0 && now - oldest.maxTimestamp > this.opts.retentionMs;
+      if (!tooBig && !tooOld) break;
+      oldest.remove();
+      this.segments.shift();
+      removed++;
+    }
+    return removed;
+  }
+
+  close(): void {
+    for (const s of this.segments) s.close();
+  }
+}
