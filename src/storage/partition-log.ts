@@ -45,6 +45,8 @@ export class PartitionLog {
   private segments: Segment[] = [];
   private waiters: Waiter[] = [];
   private syncing = false;
+  /** The segment an fdatasync is running on: retention leaves it alone until it is done. */
+  private syncingSegment: Segment | null = null;
   /** Records below this offset are on disk (fdatasync done). */
   durableOffset: number;
 
@@ -132,7 +134,9 @@ export class PartitionLog {
     this.syncing = true;
     const upTo = this.endOffset;
     const segment = this.active;
+    this.syncingSegment = segment;
     fdatasync(segment.fd, (err) => {
+      this.syncingSegment = null;
       if (err) {
         const failed = this.waiters.filter((w) => w.upTo <= upTo);
         this.waiters = this.waiters.filter((w) => w.upTo > upTo);
@@ -221,7 +225,7 @@ export class PartitionLog {
       const oldest = this.segments[0];
       const tooBig = this.opts.retentionBytes > 0 && total() - oldest.size >= this.opts.retentionBytes;
       const tooOld = this.opts.retentionMs > 0 && oldest.maxTimestamp > 0 && now - oldest.maxTimestamp > this.opts.retentionMs;
-      if (!tooBig && !tooOld) break;
+      if ((!tooBig && !tooOld) || oldest === this.syncingSegment) break;
       oldest.remove();
       this.segments.shift();
       removed++;
