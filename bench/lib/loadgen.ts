@@ -3,6 +3,7 @@
  * refill), get/set mix over a preloaded keyspace, per-request latency into an HDR histogram.
  * Runs in this process, so its CPU time is the client's; the server's comes from /proc.
  */
+import { runPhases, drain } from './phases.js';
 import net from 'node:net';
 import hdr from 'hdr-histogram-js';
 import { ReplyParser, REPLY_OK } from './parser.js';
@@ -51,8 +52,6 @@ export interface LoadResult {
 
 const GET = 0;
 const SET = 1;
-const STALL_MS = 5000;
-const DRAIN_MS = 10_000;
 
 export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const hist = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
@@ -161,48 +160,26 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
   const t0 = performance.now();
   for (const refill of refills) refill();
   let cpu0 = { server: 0, client: process.cpuUsage() };
-  let tStart = 0;
   let cpu1 = { server: 0, client: { user: 0, system: 0 } };
-  let tEnd = 0;
 
-  await new Promise<void>((resolve) => {
-    let phase: NodeJS.Timeout | undefined;
-    const end = () => {
-      running = false;
-      measuring = false;
-      clearInterval(watchdog);
-      clearTimeout(phase);
-      resolve();
-    };
-    const watchdog = setInterval(() => {
-      if (!failure && outstandingAll > 0 && performance.now() - lastProgress > STALL_MS) {
-        failure = `no reply for ${STALL_MS} ms with ${outstandingAll} requests outstanding`;
-      }
-      if (failure) end();
-    }, 100);
-    phase = setTimeout(() => {
+  const state = { outstanding: () => outstandingAll, lastProgress: () => lastProgress, failure: () => failure };
+  const phases = await runPhases(state, {
+    warmupMs: o.warmupMs - (performance.now() - t0),
+    durationMs: o.durationMs,
+    onMeasureStart: () => {
       measuring = true;
-      tStart = performance.now();
       cpu0 = { server: cpuSeconds(o.serverPid), client: process.cpuUsage() };
-      phase = setTimeout(() => {
-        tEnd = performance.now();
-        cpu1 = { server: cpuSeconds(o.serverPid), client: process.cpuUsage(cpu0.client) };
-        end();
-      }, o.durationMs);
-    }, Math.max(0, o.warmupMs - (performance.now() - t0)));
+    },
+    onMeasureEnd: () => {
+      measuring = false;
+      cpu1 = { server: cpuSeconds(o.serverPid), client: process.cpuUsage(cpu0.client) };
+    },
   });
-
-  // Drain what is still in flight, bounded in time, so the next run starts on a quiet server.
-  if (!failure && outstandingAll > 0) {
-    const drained = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), DRAIN_MS);
-      onIdle = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-    if (!drained) failure = `${outstandingAll} requests still unanswered ${DRAIN_MS} ms after the run`;
-  }
+  running = false;
+  measuring = false;
+  failure ??= phases.failure;
+  const { tStart, tEnd } = phases;
+  if (!failure) failure = await drain(state, (callback) => (onIdle = callback));
   for (const s of sockets) s.destroy();
 
   const seconds = tEnd > tStart ? (tEnd - tStart) / 1000 : 0;

@@ -8,6 +8,7 @@
  * answered must be the keys asked (sum of key numbers). Like bench/lib/loadgen.ts, one write per
  * socket per refill, refills after each read.
  */
+import { runPhases, drain } from './phases.js';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import hdr from 'hdr-histogram-js';
@@ -63,8 +64,6 @@ export interface ShardedLoadResult {
   failure?: string;
 }
 
-const STALL_MS = 5000;
-const DRAIN_MS = 10_000;
 
 /** USER_HZ: the unit of /proc/stat on Linux. */
 const CLK_TCK = 100;
@@ -272,46 +271,25 @@ export async function runShardedLoad(o: ShardedLoadOptions): Promise<ShardedLoad
   for (const refill of refills) refill();
   let cpu0 = { groups: sampleCpu(o.pids), client: process.cpuUsage(), machine: machineCpu() };
   let cpu1 = { groups: {} as Record<string, number>, client: { user: 0, system: 0 }, machine: { tasks: NaN, irq: NaN } };
-  let tStart = 0;
-  let tEnd = 0;
 
-  await new Promise<void>((resolve) => {
-    let phase: NodeJS.Timeout | undefined;
-    const end = () => {
-      running = false;
-      measuring = false;
-      clearInterval(watchdog);
-      clearTimeout(phase);
-      resolve();
-    };
-    const watchdog = setInterval(() => {
-      if (!failure && outstandingAll > 0 && performance.now() - lastProgress > STALL_MS) {
-        failure = `no reply for ${STALL_MS} ms with ${outstandingAll} requests outstanding`;
-      }
-      if (failure) end();
-    }, 100);
-    phase = setTimeout(() => {
+  const state = { outstanding: () => outstandingAll, lastProgress: () => lastProgress, failure: () => failure };
+  const phases = await runPhases(state, {
+    warmupMs: o.warmupMs - (performance.now() - t0),
+    durationMs: o.durationMs,
+    onMeasureStart: () => {
       measuring = true;
-      tStart = performance.now();
       cpu0 = { groups: sampleCpu(o.pids), client: process.cpuUsage(), machine: machineCpu() };
-      phase = setTimeout(() => {
-        tEnd = performance.now();
-        cpu1 = { groups: sampleCpu(o.pids), client: process.cpuUsage(cpu0.client), machine: machineCpu() };
-        end();
-      }, o.durationMs);
-    }, Math.max(0, o.warmupMs - (performance.now() - t0)));
+    },
+    onMeasureEnd: () => {
+      measuring = false;
+      cpu1 = { groups: sampleCpu(o.pids), client: process.cpuUsage(cpu0.client), machine: machineCpu() };
+    },
   });
-
-  if (!failure && outstandingAll > 0) {
-    const drained = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), DRAIN_MS);
-      onIdle = () => {
-        clearTimeout(timer);
-        resolve(true);
-      };
-    });
-    if (!drained) failure = `${outstandingAll} requests still unanswered ${DRAIN_MS} ms after the run`;
-  }
+  running = false;
+  measuring = false;
+  failure ??= phases.failure;
+  const { tStart, tEnd } = phases;
+  if (!failure) failure = await drain(state, (callback) => (onIdle = callback));
   for (const s of sockets) s.destroy();
 
   const seconds = tEnd > tStart ? (tEnd - tStart) / 1000 : 0;
