@@ -37,24 +37,8 @@ export interface Request {
 export const isRead = (op: Op): boolean => op === 'get' || op === 'gets' || op === 'gat' || op === 'gats' || op === 'mg' || op === 'me';
 export const isDelete = (op: Op): boolean => op === 'delete' || op === 'md';
 
-const CRLF = Buffer.from('\r\n');
-
 export function getRequest(op: 'get' | 'gets', key: Buffer): Request {
   return { op, key, line: null, data: null, shape: 'values' };
-}
-
-/** Build a request from text (for the embedded client and for requests the router makes itself). */
-export function textRequest(op: Op, key: Buffer | string, line: string, data?: Buffer): Request {
-  const k = typeof key === 'string' ? Buffer.from(key) : key;
-  const shape: ReplyShape = op === 'get' || op === 'gets' || op === 'gat' || op === 'gats' ? 'values' : op[0] === 'm' ? 'meta' : 'line';
-  return { op, key: k, line: Buffer.from(line, 'latin1'), data: data ? Buffer.concat([data, CRLF]) : null, shape };
-}
-
-/** The bytes to send for a request that is not batched. */
-export function requestBytes(req: Request): Buffer[] {
-  const parts = [req.line ?? Buffer.from(`${req.op} `), CRLF];
-  if (req.data) parts.push(req.data);
-  return parts;
 }
 
 /** The tokens of a request line, split on spaces. */
