@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
+import { startMemcached, type RealMemcached, freeze } from '../helpers/memcached.js';
 import { startStrataProcess, type StrataProcess } from '../helpers/strata-process.js';
 import { startRouter, eventually, type TestRouter } from '../helpers/router.js';
 import { TextSession, ask } from '../helpers/text-session.js';
@@ -142,7 +142,7 @@ test('killing a node under load: misses served from the gutter, no client errors
 test('a delete that cannot reach its node is kept on disk and delivered when the node answers again', async () => {
   const key = keyOn(0, 'inval:');
   assert.equal(await ask(a.port, `set ${key} 0 0 3\r\nold\r\n`), 'STORED\r\n');
-  a.child.kill('SIGSTOP'); // alive but silent: requests time out
+  await freeze(a.child); // alive but silent: requests time out
   try {
     const r = await session(router.port);
     const reply = await r.send(`delete ${key}\r\n`, 5000);

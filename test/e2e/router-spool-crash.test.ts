@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startMemcached } from '../helpers/memcached.js';
+import { startMemcached, freeze } from '../helpers/memcached.js';
 import { ask } from '../helpers/text-session.js';
 import { eventually } from '../helpers/router.js';
 
@@ -48,7 +48,7 @@ test('every acknowledged delete survives a SIGKILL of the router and is delivere
     for (let round = 0; round < 4; round++) {
       const keys = Array.from({ length: 5000 }, (_, i) => `r${round}k${i}`);
       assert.equal(await ask(node.port, keys.map((k) => `set ${k} 0 0 1 noreply\r\nx\r\n`).join('')), '');
-      node.child.kill('SIGSTOP');
+      await freeze(node.child);
       const router = await startRouterProcess(routes, path.join(dir, 'data'));
       children.push(router.child);
       // Stream the deletes on one connection and count the DELETED replies as they come back.

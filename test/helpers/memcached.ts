@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { freePort, waitForPort } from './ports.js';
 
@@ -35,5 +36,21 @@ export async function startMemcached(args: string[] = [], fixedPort?: number): P
           child.kill('SIGTERM');
         }),
     };
+  }
+}
+
+/**
+ * Stop a process with SIGSTOP and wait until the kernel shows it stopped (state T), so nothing
+ * sent after this returns can still be answered by a thread that was running on another core.
+ */
+export async function freeze(child: ChildProcess): Promise<void> {
+  child.kill('SIGSTOP');
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const stat = readFileSync(`/proc/${child.pid}/stat`, 'latin1');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    if (state === 'T' || state === 't') return;
+    if (Date.now() > deadline) throw new Error(`process ${child.pid} did not stop (state ${state})`);
+    await new Promise((r) => setTimeout(r, 2));
   }
 }

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
+import { startMemcached, type RealMemcached, freeze } from '../helpers/memcached.js';
 import { startRouter, type TestRouter } from '../helpers/router.js';
 import { ask } from '../helpers/text-session.js';
 import { CacheClient, CacheError } from '../../src/router/client.js';
@@ -66,7 +66,7 @@ test('meta commands return their flags and value (the building blocks of leases)
 
 test('an AbortSignal ends the wait for a reply', async () => {
   const silent = nodes[0];
-  silent.child.kill('SIGSTOP');
+  await freeze(silent.child);
   const stopped = CacheClient.create({ servers: [`127.0.0.1:${silent.port}`] });
   try {
     await assert.rejects(stopped.get('x', { signal: AbortSignal.timeout(50) }), { name: 'TimeoutError' });

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startMemcached, type RealMemcached } from '../helpers/memcached.js';
+import { startMemcached, type RealMemcached, freeze } from '../helpers/memcached.js';
 import { startRouter, eventually, type TestRouter } from '../helpers/router.js';
 import { TextSession, ask } from '../helpers/text-session.js';
 
@@ -115,7 +115,7 @@ test('failover to the next server on the ring, then the gutter', async () => {
     route: { type: 'failover', children: ['main', { type: 'pool', pool: 'main', choice: 1 }, 'gutter'], exptime: 5 },
   });
   // Keys owned by x, while x is silent, go to y (the next server), with the short TTL.
-  x.child.kill('SIGSTOP');
+  await freeze(x.child);
   try {
     const keys = Array.from({ length: 40 }, (_, i) => `nx:${i}`);
     for (const k of keys) assert.equal(await ask(r.port, `set ${k} 0 0 1\r\n1\r\n`), 'STORED\r\n');
