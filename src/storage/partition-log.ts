@@ -105,24 +105,59 @@ export class PartitionLog {
     const now = this.opts.clock.nowMs();
     let total = 0;
     for (const r of records) total += frameSize(r);
-    if (this.active.size > 0 && this.active.size + total > this.opts.segmentBytes) this.roll();
-    const base = this.active.nextOffset;
+    const base = this.endOffset;
     const bytes = Buffer.allocUnsafe(total);
-    const info: Array<{ pos: number; size: number; timestamp: number }> = [];
     let pos = 0;
-    for (let i = 0; i < records.length; i++) {
-      const ts = records[i].timestamp ?? now;
-      const next = encodeFrame(bytes, pos, records[i], base + i, ts);
-      info.push({ pos, size: next - pos, timestamp: ts });
-      pos = next;
-    }
-    this.active.append(bytes, records.length, info);
-    const result = { baseOffset: base, lastOffset: base + records.length - 1 };
+    for (let i = 0; i < records.length; i++) pos = encodeFrame(bytes, pos, records[i], base + i, records[i].timestamp ?? now);
+    return this.appendFrames(bytes, durability);
+  }
+
+  /**
+   * Append whole frames encoded by the caller, whose offsets start at or after endOffset and
+   * grow (a broker encoding produced records, or a follower copying its leader's frames).
+   */
+  appendFrames(bytes: Buffer, durability: Durability = 'fsync'): Promise<AppendResult> {
+    assert(bytes.length >= 32, 'appendFrames needs at least one frame');
+    const first = frameOffset(bytes, 0);
+    assert(first >= this.endOffset, 'appended offsets grow');
+    if (this.active.size > 0 && this.active.size + bytes.length > this.opts.segmentBytes) this.roll();
+    this.active.append(bytes);
+    const result = { baseOffset: first, lastOffset: this.endOffset - 1 };
     if (durability === 'none') return Promise.resolve(result);
     return new Promise((resolve, reject) => {
       this.waiters.push({ upTo: this.endOffset, resolve: () => resolve(result), reject });
       if (!this.syncing) this.syncLoop();
     });
+  }
+
+  /** Wait until every record appended so far is on disk. */
+  sync(): Promise<void> {
+    if (this.durableOffset >= this.endOffset) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ upTo: this.endOffset, resolve, reject });
+      if (!this.syncing) this.syncLoop();
+    });
+  }
+
+  /**
+   * Drop every record at or after `offset` (a follower cutting a tail its leader does not have).
+   * Whole segments past it are deleted; the one holding it is cut.
+   */
+  truncateTo(offset: number): void {
+    if (offset >= this.endOffset) return;
+    while (this.segments.length > 1 && this.active.baseOffset >= offset) {
+      this.active.remove();
+      this.segments.pop();
+    }
+    this.active.truncateTo(offset);
+    if (this.durableOffset > this.endOffset) this.durableOffset = this.endOffset;
+  }
+
+  /** Delete everything and start empty at `offset` (a follower far behind a leader whose start moved past it). */
+  resetTo(offset: number): void {
+    for (const s of this.segments) s.remove();
+    this.segments = [Segment.create(this.dir, offset, this.opts.indexIntervalBytes)];
+    this.durableOffset = offset;
   }
 
   /** One fdatasync for every append written before it started; repeat while appends wait. */
@@ -156,6 +191,8 @@ export class PartitionLog {
     const old = this.active;
     old.seal();
     if (old.nextOffset > this.durableOffset) this.durableOffset = old.nextOffset;
+    // The new segment starts where the old one ends, even if the next frame's offset is past
+    // that (gaps left by compaction): the open check that segments follow one another holds.
     this.segments.push(Segment.create(this.dir, old.nextOffset, this.opts.indexIntervalBytes));
     this.applyRetention();
   }

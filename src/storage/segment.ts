@@ -59,10 +59,12 @@ export class Segment {
     let good = 0;
     let expected = from.offset;
     this.maxTimestamp = from.maxTimestamp;
+    // Offsets only grow; compaction may have left gaps between them.
     for (const f of frames(data)) {
-      if (frameOffset(data, f.pos) !== expected) break;
-      this.noteIndex(expected, from.position + f.pos, f.size, frameTimestamp(data, f.pos));
-      expected++;
+      const offset = frameOffset(data, f.pos);
+      if (offset < expected) break;
+      this.noteIndex(offset, from.position + f.pos, f.size, frameTimestamp(data, f.pos));
+      expected = offset + 1;
       good = f.pos + f.size;
     }
     this.nextOffset = expected;
@@ -119,16 +121,44 @@ export class Segment {
     this.bytesSinceIndex += size;
   }
 
-  /** Append frames already encoded with offsets nextOffset.. (count of them, and their timestamps' max). */
-  append(bytes: Buffer, count: number, framesInfo: Array<{ pos: number; size: number; timestamp: number }>): void {
+  /**
+   * Append whole, checked frames whose offsets grow from nextOffset on (the caller guarantees
+   * it); the index is fed from the frames' headers.
+   */
+  append(bytes: Buffer): void {
     let written = 0;
     while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written, this.size + written);
-    for (let i = 0; i < framesInfo.length; i++) {
-      const f = framesInfo[i];
-      this.noteIndex(this.nextOffset + i, this.size + f.pos, f.size, f.timestamp);
+    let pos = 0;
+    let last = this.nextOffset - 1;
+    while (pos < bytes.length) {
+      const size = bytes.readUInt32LE(pos) + 4;
+      last = frameOffset(bytes, pos);
+      this.noteIndex(last, this.size + pos, size, frameTimestamp(bytes, pos));
+      pos += size;
     }
     this.size += bytes.length;
-    this.nextOffset += count;
+    this.nextOffset = last + 1;
+  }
+
+  /** Cut every record at or after `offset` (a follower dropping a tail its new leader does not have). */
+  truncateTo(offset: number): void {
+    if (offset >= this.nextOffset) return;
+    let position = this.positionFor(offset);
+    while (position < this.size) {
+      const header = this.read(position, 32);
+      if (header.length < 32 || frameOffset(header, 0) >= offset) break;
+      position += header.readUInt32LE(0) + 4;
+    }
+    ftruncateSync(this.fd, position);
+    this.size = position;
+    this.nextOffset = Math.max(offset, this.baseOffset);
+    while (this.indexPositions.length > 0 && this.indexPositions[this.indexPositions.length - 1] >= position) {
+      this.indexOffsets.pop();
+      this.indexPositions.pop();
+      this.indexTimestamps.pop();
+    }
+    this.maxTimestamp = this.indexTimestamps.length ? this.indexTimestamps[this.indexTimestamps.length - 1] : 0;
+    this.bytesSinceIndex = this.indexInterval;
   }
 
   /** File position to start reading at for `offset` (the nearest index entry at or before it). */
