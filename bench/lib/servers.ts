@@ -35,7 +35,7 @@ function commandFor(spec: ServerSpec, port: number): [string, string[]] {
   }
   return [
     process.execPath,
-    [STRATA_MAIN, 'server', '--cache-port', String(port), '--admin-port', '0', '--cache-threads', String(spec.threads),
+    [STRATA_MAIN, 'server', '--cache-port', String(port), '--admin-port', '0', '--log-enabled', 'false', '--cache-threads', String(spec.threads),
       '--cache-memory', '1g', '--log-level', 'warn'],
   ];
 }

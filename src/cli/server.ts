@@ -6,10 +6,12 @@ import { createRegistry } from '../core/metrics.js';
 import type { Settings } from '../core/config.js';
 import { startCacheService, type CacheService } from '../cache/server.js';
 import { startAdminServer } from '../console/admin-server.js';
-import { cacheSettings } from './settings.js';
+import { startLogService, type LogService } from '../log/service.js';
+import { cacheSettings, logSettings } from './settings.js';
 
 export interface RunningServer {
   cache?: CacheService;
+  log?: LogService;
   adminPort: number;
   close(): Promise<void>;
 }
@@ -32,12 +34,18 @@ export async function startServer(settings: Settings): Promise<RunningServer> {
       cache = await startCacheService({ settings: cacheSettings(settings), log: log.child({ service: 'cache' }), logLevel, clock: systemClock, registry });
       closers.push(() => cache!.close());
     }
+    let logService: LogService | undefined;
+    if (settings['log.enabled']) {
+      logService = await startLogService(logSettings(settings), log.child({ service: 'log' }), systemClock, registry);
+      closers.push(() => logService!.close());
+    }
     const admin = await startAdminServer({
       host: settings['admin.host'] as string, port: settings['admin.port'] as number, registry, log,
     });
     closers.push(() => admin.close());
     return {
       cache,
+      log: logService,
       adminPort: admin.port,
       async close() {
         for (const close of closers.reverse()) await close();

@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { SettingSpec, Settings } from '../core/config.js';
 import type { CacheSettings } from '../cache/context.js';
 import type { RouterSettings } from '../router/server.js';
+import type { LogSettings } from '../log/service.js';
 import { ConfigError } from '../core/errors.js';
 import { VERSION } from './version.js';
 
@@ -18,7 +19,47 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'cache.item-size-max', type: 'size', default: 1024 * 1024, min: 1024, max: 1024 ** 3, help: 'largest item, like memcached -I' },
   { name: 'cache.max-connections', type: 'int', default: 1024, min: 1, max: 1_000_000, help: 'simultaneous connections, like memcached -c' },
   { name: 'cache.threads', type: 'int', default: Math.min(4, os.availableParallelism()), min: 1, max: 64, help: 'event-loop threads serving the cache, like memcached -t' },
+  { name: 'log.enabled', type: 'bool', default: true, help: 'run the log service (durable partitioned pub/sub)' },
+  { name: 'log.host', type: 'string', default: '127.0.0.1', help: 'address the log service listens on (an IP address other nodes and clients can reach)' },
+  { name: 'log.port', type: 'int', default: 7400, min: 0, max: 65535, help: 'log service TCP port, Strata RPC protocol (0 = any free port)' },
+  { name: 'log.http-port', type: 'int', default: 7401, min: -1, max: 65535, help: 'log HTTP port: publish with POST, subscribe with server-sent events (-1 = off, 0 = any free port)' },
+  { name: 'log.node-id', type: 'string', default: '', help: 'this node\'s id in the cluster (default: generated once, kept in <data-dir>/log/node-id)' },
+  { name: 'log.etcd', type: 'string', default: '', help: 'etcd endpoints, comma-separated (e.g. http://10.0.0.1:2379); empty = one node with the embedded metadata store' },
+  { name: 'log.partitions', type: 'int', default: 1, min: 1, max: 1024, help: 'partitions of a topic created without saying' },
+  { name: 'log.replicas', type: 'int', default: 1, min: 1, max: 7, help: 'copies of each partition of a topic created without saying' },
+  { name: 'log.retention-hours', type: 'int', default: 168, min: 0, max: 1_000_000, help: 'delete log segments older than this (0 = keep)' },
+  { name: 'log.retention-bytes', type: 'size', default: 0, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'per partition, delete the oldest segments past this size (0 = no limit)' },
+  { name: 'log.segment-bytes', type: 'size', default: 64 * 1024 * 1024, min: 4096, max: 2 ** 31, help: 'start a new segment file past this size' },
+  { name: 'log.tombstone-retention-ms', type: 'int', default: 86_400_000, min: 0, max: Number.MAX_SAFE_INTEGER, help: 'compacted topics keep a tombstone this long' },
+  { name: 'log.auto-create-topics', type: 'bool', default: true, help: 'create a topic with the defaults when something is first published to it' },
+  { name: 'log.max-connections', type: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'simultaneous client connections to the log service' },
+  { name: 'log.offsets-partitions', type: 'int', default: 4, min: 1, max: 256, help: 'partitions of the internal committed-offsets topic (fixed when first created)' },
+  { name: 'log.session-ttl-ms', type: 'int', default: 5000, min: 1000, max: 600_000, help: 'a node counts as gone this long after it stops renewing its membership' },
 ];
+
+export function logSettings(s: Settings): LogSettings {
+  const etcd = String(s['log.etcd']).split(',').map((e) => e.trim()).filter(Boolean);
+  return {
+    host: s['log.host'] as string,
+    port: s['log.port'] as number,
+    httpPort: s['log.http-port'] as number,
+    dataDir: s['data-dir'] as string,
+    nodeId: s['log.node-id'] as string,
+    etcd,
+    autoCreateTopics: s['log.auto-create-topics'] as boolean,
+    maxConnections: s['log.max-connections'] as number,
+    offsetsPartitions: s['log.offsets-partitions'] as number,
+    sessionTtlMs: s['log.session-ttl-ms'] as number,
+    defaults: {
+      partitions: s['log.partitions'] as number,
+      replicas: s['log.replicas'] as number,
+      retentionMs: (s['log.retention-hours'] as number) * 3_600_000,
+      retentionBytes: s['log.retention-bytes'] as number,
+      segmentBytes: s['log.segment-bytes'] as number,
+      tombstoneRetentionMs: s['log.tombstone-retention-ms'] as number,
+    },
+  };
+}
 
 export function cacheSettings(s: Settings): CacheSettings {
   const memoryLimit = s['cache.memory'] as number;

@@ -24,7 +24,7 @@ export interface StrataProcessOptions {
 /** Run `strata server` as its own process (so its memory is measured alone); ports are read from its log. */
 export async function startStrataProcess(args: string[], options: StrataProcessOptions = {}): Promise<StrataProcess> {
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const argv = [process.execPath, '--import', 'tsx', MAIN, 'server', '--cache-port', '0', '--admin-port', '0', ...args];
+  const argv = [process.execPath, '--import', 'tsx', MAIN, 'server', '--cache-port', '0', '--admin-port', '0', '--log-enabled', 'false', ...args];
   const [command, ...rest] = options.fdLimit ? withFdLimit(options.fdLimit, argv) : argv;
   const child = spawn(command, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
   // The ports come from the info-level "listening" log lines.

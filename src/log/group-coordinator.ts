@@ -1,0 +1,196 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { crc32c } from '../core/crc32c.js';
+import { RpcCode, RpcError } from '../net/rpc-frame.js';
+import { decodeFrame, frames } from '../storage/record.js';
+import type { Broker } from './broker.js';
+import { Group, type GroupOptions, type RecordSource } from './group.js';
+import { partitionKey, type PartitionRef } from './group-assignment.js';
+import { ProduceBatch, decodeProduce, encodeProduce, type PartitionChunk } from './protocol.js';
+import { patternProblem } from './subjects.js';
+
+export const OFFSETS_TOPIC = '__group_offsets';
+
+export interface JoinRequest {
+  group: string;
+  member?: string;
+  subscriptions: string[];
+  sessionTimeoutMs?: number;
+  ackWaitMs?: number;
+  maxAckPending?: number;
+  startAt?: 'earliest' | 'latest';
+}
+
+const GROUP_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+
+/**
+ * Consumer groups of this node. Committed offsets (each partition's lowest unacknowledged
+ * offset) are written to the compacted internal topic `__group_offsets`, keyed by group, topic
+ * and partition, every `commitIntervalMs` and when a member leaves; a group's state is read back
+ * from it when the group is first used after a start.
+ */
+export class GroupCoordinator {
+  private readonly groups = new Map<string, Promise<Group>>();
+  private readonly timer: NodeJS.Timeout;
+  private saving = false;
+
+  constructor(
+    private readonly broker: Broker,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly offsetsPartitions = 1,
+    commitIntervalMs = 100,
+  ) {
+    this.timer = setInterval(() => void this.tick(), commitIntervalMs);
+    this.timer.unref();
+    broker.topicListeners.add((cfg) => {
+      for (const g of this.groups.values()) void g.then((group) => {
+        if ([...group.members.values()].some((m) => m.patterns.length > 0)) group.rebalance();
+      });
+      void cfg;
+    });
+  }
+
+  private readonly source: RecordSource = {
+    read: async (topic, partition, offset, maxBytes) => this.broker.leaderPartition(topic, partition).readCommitted(offset, maxBytes),
+    bounds: async (topic, partition) => {
+      const p = this.broker.leaderPartition(topic, partition);
+      return { startOffset: p.log.startOffset, highWatermark: p.highWatermark };
+    },
+    topicsMatching: (patterns) => this.broker.topicsMatching(patterns).map((t) => ({ name: t.name, partitions: t.partitions })),
+    onAppend: (refs: PartitionRef[], wake) => {
+      const parts = refs.flatMap((r) => {
+        const p = this.broker.partitions.get(partitionKey(r.topic, r.partition));
+        return p ? [p] : [];
+      });
+      for (const p of parts) p.appendListeners.add(wake);
+      return () => {
+        for (const p of parts) p.appendListeners.delete(wake);
+      };
+    },
+  };
+
+  async join(req: JoinRequest): Promise<{ member: string; group: Group }> {
+    if (typeof req.group !== 'string' || !GROUP_NAME.test(req.group)) throw new RpcError(RpcCode.invalid, 'group names are 1-200 letters, digits, "_", "-" or "."');
+    if (!Array.isArray(req.subscriptions) || req.subscriptions.length === 0) throw new RpcError(RpcCode.invalid, 'subscriptions: give at least one topic or pattern');
+    for (const p of req.subscriptions) {
+      const problem = patternProblem(p);
+      if (problem) throw new RpcError(RpcCode.invalid, problem);
+    }
+    const group = await this.group(req.group, {
+      sessionTimeoutMs: clampInt(req.sessionTimeoutMs, 10_000, 1000, 600_000, 'sessionTimeoutMs'),
+      ackWaitMs: clampInt(req.ackWaitMs, 30_000, 100, 3_600_000, 'ackWaitMs'),
+      maxAckPending: clampInt(req.maxAckPending, 10_000, 1, 1_000_000, 'maxAckPending'),
+      startAt: req.startAt === 'latest' ? 'latest' : 'earliest',
+    });
+    const member = group.join(req.subscriptions, req.member);
+    this.log.info('group member joined', { group: req.group, member, members: group.members.size });
+    return { member, group };
+  }
+
+  existing(name: string): Promise<Group> {
+    const g = this.groups.get(name);
+    if (!g) return Promise.reject(new RpcError(RpcCode.group, `no group ${JSON.stringify(name)} on this node; join first`));
+    return g;
+  }
+
+  async leave(name: string, member: string): Promise<void> {
+    const g = await this.existing(name);
+    g.leave(member);
+    this.log.info('group member left', { group: name, member, members: g.members.size });
+    await this.save(g);
+  }
+
+  async fetch(name: string, member: string, maxRecords: number, maxBytes: number, maxWaitMs: number): Promise<PartitionChunk[]> {
+    const g = await this.existing(name);
+    return g.fetch(member, Math.max(1, maxRecords), Math.max(1, maxBytes), Math.min(maxWaitMs, 60_000));
+  }
+
+  private group(name: string, opts: GroupOptions): Promise<Group> {
+    let g = this.groups.get(name);
+    if (!g) {
+      g = this.loadCommitted(name).then((committed) => new Group(name, opts, this.source, this.clock, committed));
+      this.groups.set(name, g);
+      g.catch(() => this.groups.delete(name));
+    }
+    return g;
+  }
+
+  private offsetsPartitionFor(group: string): number {
+    return crc32c(Buffer.from(group)) % this.offsetsPartitions;
+  }
+
+  private async offsetsPartition(group: string) {
+    await this.broker.createTopic({ name: OFFSETS_TOPIC, partitions: this.offsetsPartitions, compact: true }, true);
+    return this.broker.leaderPartition(OFFSETS_TOPIC, this.offsetsPartitionFor(group));
+  }
+
+  /** The latest committed offset per partition of a group, read from the offsets topic. */
+  private async loadCommitted(group: string): Promise<Map<string, number>> {
+    const p = await this.offsetsPartition(group);
+    const out = new Map<string, number>();
+    const prefix = `${group}\u0000`;
+    let offset = p.log.startOffset;
+    while (offset < p.highWatermark) {
+      const got = p.readCommitted(offset, 1 << 20);
+      if (got.next <= offset) break;
+      for (const f of frames(got.frames)) {
+        const r = decodeFrame(got.frames, f.pos, f.size);
+        const key = r.key?.toString() ?? '';
+        if (!key.startsWith(prefix)) continue;
+        const [, topic, partition] = key.split('\u0000');
+        if (r.value === null) out.delete(partitionKey(topic, Number(partition)));
+        else out.set(partitionKey(topic, Number(partition)), Number(r.value.readBigUInt64LE(0)));
+      }
+      offset = got.next;
+    }
+    return out;
+  }
+
+  /** Write the group's moved floors to the offsets topic (durably). */
+  private async save(g: Group): Promise<void> {
+    const dirty = g.dirtyFloors();
+    if (dirty.length === 0) return;
+    const batch = new ProduceBatch();
+    for (const { cursor, floor } of dirty) {
+      const value = Buffer.alloc(8);
+      value.writeBigUInt64LE(BigInt(floor));
+      batch.add(value, Buffer.from(`${g.name}\u0000${cursor.topic}\u0000${cursor.partition}`), 0);
+    }
+    const p = await this.offsetsPartition(g.name);
+    const req = decodeProduce(Buffer.concat(encodeProduce(OFFSETS_TOPIC, p.index, 'replicated', batch)));
+    await p.produce(req, this.clock.nowMs());
+    for (const { cursor, floor } of dirty) cursor.savedFloor = floor;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.saving) return;
+    this.saving = true;
+    try {
+      for (const pending of this.groups.values()) {
+        const g = await pending.catch(() => null);
+        if (!g) continue;
+        for (const id of g.expire()) this.log.info('group member expired', { group: g.name, member: id });
+        await this.save(g);
+      }
+    } catch (err) {
+      this.log.warn('group offsets not saved', { err: String((err as Error).message ?? err) });
+    } finally {
+      this.saving = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (const pending of this.groups.values()) {
+      const g = await pending.catch(() => null);
+      if (g) await this.save(g).catch(() => {});
+    }
+  }
+}
+
+function clampInt(v: unknown, dflt: number, min: number, max: number, name: string): number {
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new RpcError(RpcCode.invalid, `${name} must be an integer in ${min}..${max}`);
+  return v;
+}

@@ -1,0 +1,118 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { registerGaugeFn } from '../core/metrics.js';
+import { joinCluster, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
+import { RpcServer } from '../net/rpc-server.js';
+import { Broker, type NodeAddress } from './broker.js';
+import { GroupCoordinator } from './group-coordinator.js';
+import { logMethods } from './rpc-methods.js';
+import { startLogHttp, type LogHttp } from './http.js';
+import type { TopicDefaults } from './topic-config.js';
+
+export interface LogSettings {
+  host: string;
+  port: number;
+  /** HTTP publish / server-sent-events subscribe; -1: off. */
+  httpPort: number;
+  dataDir: string;
+  /** Stable node id; empty: generated once and kept in <dataDir>/log/node-id. */
+  nodeId: string;
+  /** etcd endpoints; empty: the embedded metadata store (one node). */
+  etcd: string[];
+  defaults: TopicDefaults;
+  autoCreateTopics: boolean;
+  maxConnections: number;
+  /** Partitions of the internal committed-offsets topic (fixed once created). */
+  offsetsPartitions: number;
+  /** A node counts as gone this long after it stops renewing its membership. */
+  sessionTtlMs: number;
+}
+
+export interface LogService {
+  port: number;
+  httpPort: number;
+  broker: Broker;
+  nodeId: string;
+  close(): Promise<void>;
+}
+
+export async function startLogService(settings: LogSettings, log: Logger, clock: Clock, registry?: Registry): Promise<LogService> {
+  const dir = path.join(settings.dataDir, 'log');
+  mkdirSync(dir, { recursive: true });
+  const nodeId = settings.nodeId || stableNodeId(dir);
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch((err: unknown) => log.warn('close step failed', { err: String(err) }));
+  };
+  try {
+    const store: MetadataStore = await openMetadataStore(
+      settings.etcd.length > 0 ? { kind: 'etcd', endpoints: settings.etcd } : { kind: 'embedded', dir: path.join(dir, 'metadata'), clock },
+    );
+    closers.push(() => store.close());
+
+    // The RPC server listens first so the node can advertise its real port.
+    let broker: Broker | null = null;
+    let groups: GroupCoordinator | null = null;
+    const methods = new Map();
+    const rpc = new RpcServer({ name: 'log', log, host: settings.host, port: settings.port, maxConnections: settings.maxConnections, methods });
+    const port = await rpc.listen();
+    closers.push(() => rpc.close());
+
+    let http: LogHttp | null = null;
+    const self: NodeAddress = { id: nodeId, host: settings.host, port };
+    const membership: Membership<NodeAddress> = await joinWhenFree(store, self, settings.sessionTtlMs, log);
+    closers.push(() => membership.leave());
+    const liveNodes = () => [...membership.members().values()];
+
+    broker = await Broker.open({ node: self, dataDir: dir, store, clock, log, defaults: settings.defaults, autoCreateTopics: settings.autoCreateTopics, liveNodes });
+    closers.push(() => broker!.close());
+    groups = new GroupCoordinator(broker, clock, log, settings.offsetsPartitions);
+    closers.push(() => groups!.close());
+    for (const [k, v] of logMethods(broker, groups)) methods.set(k, v);
+
+    if (settings.httpPort >= 0) {
+      http = await startLogHttp({ host: settings.host, port: settings.httpPort, broker, groups, log });
+      closers.push(() => http!.close());
+      self.httpPort = http.port;
+    }
+    log.info('log listening', { host: settings.host, port, httpPort: http?.port ?? null, node: nodeId });
+    if (registry) {
+      registerGaugeFn(registry, 'strata_log_partitions', 'partitions held by this node', () => broker!.partitions.size);
+      registerGaugeFn(registry, 'strata_log_end_offset_total', 'sum of the end offsets of the partitions held here', () => {
+        let n = 0;
+        for (const p of broker!.partitions.values()) n += p.endOffset;
+        return n;
+      });
+    }
+    return { port, httpPort: http?.port ?? -1, broker, nodeId, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+function stableNodeId(dir: string): string {
+  const file = path.join(dir, 'node-id');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const id = `node-${randomBytes(4).toString('hex')}`;
+  writeFileSync(file, id + '\n');
+  return id;
+}
+
+/** Join; a restarted node may find its previous registration until that lease runs out. */
+async function joinWhenFree(store: MetadataStore, self: NodeAddress, ttlMs: number, log: Logger): Promise<Membership<NodeAddress>> {
+  const until = Date.now() + ttlMs * 2 + 5000;
+  for (;;) {
+    try {
+      return await joinCluster(store, { nodeId: self.id, info: self, ttlMs });
+    } catch (err) {
+      if (Date.now() > until || !/is taken/.test(String((err as Error).message))) throw err;
+      log.info('node id still registered by a previous run; waiting for its lease to end', { node: self.id });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
