@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { MetadataStore, Watcher } from '../cluster/metadata-store.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { PartitionLog } from '../storage/partition-log.js';
+import { frameOffset, frameTimestamp, frames } from '../storage/record.js';
 import { Partition } from './partition.js';
 import { EARLIEST, LATEST, type FetchReply, type FetchRequest, type ProduceRequest } from './protocol.js';
 import { assignReplicas, resolveTopicRequest, type TopicConfig, type TopicDefaults, type TopicRequest } from './topic-config.js';
@@ -201,7 +202,19 @@ export class Broker {
     if (spec === EARLIEST) return p.log.startOffset;
     if (spec === LATEST) return p.highWatermark;
     if (spec < 0) throw new RpcError(RpcCode.invalid, `offset spec ${spec}: -2 earliest, -1 latest, or a time in ms`);
-    return Math.min(p.log.offsetForTime(spec), p.highWatermark);
+    return this.firstAtOrAfter(p, spec);
+  }
+
+  /** The first committed offset whose record's timestamp is >= ts (the time index only narrows the scan). */
+  private firstAtOrAfter(p: Partition, ts: number): number {
+    let offset = Math.min(p.log.offsetForTime(ts), p.highWatermark);
+    while (offset < p.highWatermark) {
+      const got = p.readCommitted(offset, 64 * 1024);
+      if (got.next <= offset) break;
+      for (const f of frames(got.frames)) if (frameTimestamp(got.frames, f.pos) >= ts) return frameOffset(got.frames, f.pos);
+      offset = got.next;
+    }
+    return p.highWatermark;
   }
 
   metadata(filter?: string[]): { nodes: NodeAddress[]; topics: Array<Omit<TopicConfig, 'assignment'> & { partitionInfo: PartitionMetadata[] }> } {

@@ -115,7 +115,9 @@ export class LogClient {
       t = this.topic(topic);
       leader = t?.partitionInfo[partition]?.leader;
     }
-    if (!t) throw new RpcError(RpcCode.notFound, `no topic ${JSON.stringify(topic)}`);
+    // A topic the metadata does not know yet: any broker can create it (or refuse, if it may not).
+    if (!t) return this.anyConnection();
+    if (partition >= t.partitions) throw new RpcError(RpcCode.invalid, `topic ${topic} has partitions 0..${t.partitions - 1}, not ${partition}`);
     if (!leader) throw new RpcError(RpcCode.notLeader, `${topic}/${partition} has no leader right now`);
     const node = this.meta.nodes.find((n) => n.id === leader);
     if (!node) throw new RpcError(RpcCode.notLeader, `leader ${leader} of ${topic}/${partition} is not up`);
@@ -183,9 +185,8 @@ export class LogClient {
 
   async partitionsOf(topic: string): Promise<number> {
     if (!this.topic(topic)) await this.refreshMetadata();
-    const t = this.topic(topic);
-    if (!t) throw new RpcError(RpcCode.notFound, `no topic ${JSON.stringify(topic)}`);
-    return t.partitions;
+    // Unknown: partition 0, where a broker creating the topic on first publish puts it.
+    return this.topic(topic)?.partitions ?? 1;
   }
 
   // ---- producing and consuming ----

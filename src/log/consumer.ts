@@ -89,6 +89,8 @@ async function* merge<T>(its: Array<AsyncIterator<T>>): AsyncGenerator<T> {
       yield r.value;
     }
   } finally {
-    for (const it of its) void it.return?.();
+    // Nobody awaits the pulls still running (they fail when the client closes): keep them quiet.
+    for (const p of pending.values()) p.catch(() => {});
+    for (const it of its) it.return?.().catch(() => {});
   }
 }

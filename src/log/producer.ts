@@ -86,8 +86,14 @@ export class Producer {
       await new Promise<void>((r) => this.roomWaiters.push(r));
       if (this.closed) throw new RpcError(RpcCode.closed, 'producer closed');
     }
-    const partition = opts.partition ?? (await this.choosePartition(topic, k));
     this.buffered += size;
+    let partition: number;
+    try {
+      partition = opts.partition ?? (await this.choosePartition(topic, k));
+    } catch (err) {
+      this.release(size);
+      throw err;
+    }
     const q = this.queue(topic, partition);
     if (!q.open) q.open = { topic, partition, batch: new ProduceBatch(), resolvers: [], rejecters: [], timer: null };
     const open = q.open;
