@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { connect, StorageType, RetentionPolicy, DiscardPolicy, type NatsConnection, type JetStreamClient, type JetStreamManager, type ConsumerMessages } from 'nats';
 import { Redis } from 'ioredis';
 import { REPO, redisInfo, type RunningPeer } from './log-peers.js';
-import { LogClient, type Producer } from '../../src/log/client.js';
+import type { LogClient, Producer } from '../../src/log/client.js';
 
 export type TargetId = 'strata' | 'nats' | 'redis';
 
@@ -272,6 +272,7 @@ class StrataTarget implements LogTarget {
   readonly driving: string;
   readonly chunk: number;
   readonly window: number;
+  private Client!: typeof LogClient;
   private client!: LogClient;
   private producers: Producer[] = [];
 
@@ -282,7 +283,9 @@ class StrataTarget implements LogTarget {
   }
 
   async open(): Promise<void> {
-    this.client = await LogClient.connect({ host: '127.0.0.1', port: this.peer.port });
+    // Loaded here, not at the top: a Strata tree that does not build leaves the other systems' runs alone.
+    this.Client = (await import('../../src/log/client.js')).LogClient;
+    this.client = await this.Client.connect({ host: '127.0.0.1', port: this.peer.port });
   }
 
   async createTopic(topic: string): Promise<void> {
@@ -314,7 +317,7 @@ class StrataTarget implements LogTarget {
   }
 
   async consume(topic: string, sink: (value: Buffer) => void): Promise<LogConsumer> {
-    const client = await LogClient.connect({ host: '127.0.0.1', port: this.peer.port });
+    const client = await this.Client.connect({ host: '127.0.0.1', port: this.peer.port });
     const abort = new AbortController();
     let failure: string | undefined;
     const empty = Buffer.alloc(0);
