@@ -77,13 +77,15 @@ export class GroupCoordinator {
       const problem = patternProblem(p);
       if (problem) throw new RpcError(RpcCode.invalid, problem);
     }
-    const group = await this.group(req.group, {
+    const memberOpts = {
       sessionTimeoutMs: clampInt(req.sessionTimeoutMs, 10_000, 1000, 600_000, 'sessionTimeoutMs'),
       ackWaitMs: clampInt(req.ackWaitMs, 30_000, 100, 3_600_000, 'ackWaitMs'),
+    };
+    const group = await this.group(req.group, {
       maxAckPending: clampInt(req.maxAckPending, 10_000, 1, 1_000_000, 'maxAckPending'),
       startAt: req.startAt === 'latest' ? 'latest' : 'earliest',
     });
-    const member = group.join(req.subscriptions, req.member);
+    const member = group.join(req.subscriptions, memberOpts, req.member);
     this.log.info('group member joined', { group: req.group, member, members: group.members.size });
     return { member, group };
   }

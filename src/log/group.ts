@@ -16,11 +16,15 @@ export interface RecordSource {
   onAppend(refs: PartitionRef[], wake: () => void): () => void;
 }
 
-export interface GroupOptions {
+export interface MemberOptions {
   /** A member not heard from (fetch, ack, heartbeat) for this long is dropped. */
   sessionTimeoutMs: number;
-  /** A delivered record not acknowledged for this long is delivered again. */
+  /** A record delivered to this member and not acknowledged for this long is delivered again. */
   ackWaitMs: number;
+}
+
+/** Fixed when the group is first used on this node. */
+export interface GroupOptions {
   /** Records a partition may have delivered and unacknowledged at once. */
   maxAckPending: number;
   /** Where a partition with no committed offset starts. */
@@ -62,6 +66,7 @@ export class Cursor {
 interface Member {
   id: string;
   patterns: string[];
+  opts: MemberOptions;
   lastSeen: number;
   assigned: PartitionRef[];
   /** Wakes the member's waiting fetch. */
@@ -90,11 +95,13 @@ export class Group {
     private readonly committed: Map<string, number>,
   ) {}
 
-  join(patterns: string[], memberId?: string): string {
+  join(patterns: string[], opts: MemberOptions, memberId?: string): string {
     const id = memberId && this.members.has(memberId) ? memberId : `${this.name}-${process.pid}-${++memberSeq}-${this.clock.nowMs().toString(36)}`;
     const existing = this.members.get(id);
-    if (existing) existing.patterns = patterns;
-    else this.members.set(id, { id, patterns, lastSeen: this.clock.nowMs(), assigned: [], wake: null });
+    if (existing) {
+      existing.patterns = patterns;
+      existing.opts = opts;
+    } else this.members.set(id, { id, patterns, opts, lastSeen: this.clock.nowMs(), assigned: [], wake: null });
     this.rebalance();
     return id;
   }
@@ -111,8 +118,8 @@ export class Group {
 
   /** Drop members not heard from within the session timeout; returns their ids. */
   expire(): string[] {
-    const cutoff = this.clock.nowMs() - this.opts.sessionTimeoutMs;
-    const dead = [...this.members.values()].filter((m) => m.lastSeen < cutoff && m.wake === null).map((m) => m.id);
+    const now = this.clock.nowMs();
+    const dead = [...this.members.values()].filter((m) => m.lastSeen < now - m.opts.sessionTimeoutMs && m.wake === null).map((m) => m.id);
     for (const id of dead) this.leave(id);
     return dead;
   }
@@ -164,13 +171,17 @@ export class Group {
       const chunks = await this.collect(member, maxRecords, maxBytes);
       const now = this.clock.nowMs();
       if (chunks.length > 0 || now >= until || !this.members.has(memberId)) return chunks;
-      await this.waitForWork(member, Math.min(until - now, this.nextDeadlineIn(now)));
+      await this.waitForWork(member, Math.min(until - now, this.nextDeadlineIn(member, now)));
     }
   }
 
-  private nextDeadlineIn(now: number): number {
+  /** Until the next redelivery due in the member's partitions. */
+  private nextDeadlineIn(member: Member, now: number): number {
     let soonest = Infinity;
-    for (const c of this.cursors.values()) for (const d of c.inflight.values()) if (d.deadline < soonest) soonest = d.deadline;
+    for (const ref of member.assigned) {
+      const c = this.cursors.get(partitionKey(ref.topic, ref.partition));
+      if (c) for (const d of c.inflight.values()) if (d.deadline < soonest) soonest = d.deadline;
+    }
     return Math.max(1, soonest - now);
   }
 
@@ -211,7 +222,7 @@ export class Group {
           continue;
         }
         const size = got.frames.readUInt32LE(0) + 4;
-        d.deadline = now + this.opts.ackWaitMs;
+        d.deadline = now + member.opts.ackWaitMs;
         d.member = member.id;
         d.count++;
         chunks.push({ topic: ref.topic, partition: ref.partition, frames: got.frames.subarray(0, size) });
@@ -226,7 +237,7 @@ export class Group {
       while (pos < got.frames.length && taken < room) {
         const offset = frameOffset(got.frames, pos);
         if (offset >= c.next) {
-          c.inflight.set(offset, { deadline: now + this.opts.ackWaitMs, member: member.id, count: 1 });
+          c.inflight.set(offset, { deadline: now + member.opts.ackWaitMs, member: member.id, count: 1 });
           c.next = offset + 1;
           taken++;
         }
