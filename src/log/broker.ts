@@ -5,6 +5,7 @@ import type { Logger } from '../core/log.js';
 import type { MetadataStore, Watcher } from '../cluster/metadata-store.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { PartitionLog } from '../storage/partition-log.js';
+import { compact } from '../storage/compaction.js';
 import { frameOffset, frameTimestamp, frames } from '../storage/record.js';
 import { Partition } from './partition.js';
 import { EARLIEST, LATEST, type FetchReply, type FetchRequest, type ProduceRequest } from './protocol.js';
@@ -233,13 +234,15 @@ export class Broker {
     };
   }
 
-  /** Retention (size and age) over every partition; compaction runs from its own module. */
+  /** Retention (size and age) over every partition, and compaction by key for compacted topics (committed records only). */
   maintain(): void {
     for (const p of this.partitions.values()) {
       try {
         p.log.applyRetention();
+        const cfg = this.topics.get(p.topic);
+        if (cfg?.compact) compact(p.log, { tombstoneRetentionMs: cfg.tombstoneRetentionMs, clock: this.opts.clock, maxOffset: p.highWatermark });
       } catch (err) {
-        this.opts.log.error('retention failed', { topic: p.topic, partition: p.index, err: String(err) });
+        this.opts.log.error('retention or compaction failed', { topic: p.topic, partition: p.index, err: String(err) });
       }
     }
   }

@@ -4,6 +4,7 @@ import type { Logger } from '../core/log.js';
 import { assert } from '../core/errors.js';
 import { Segment } from './segment.js';
 import { encodeFrame, frameSize, frames, frameOffset, type RecordInput } from './record.js';
+import { removeUnfinishedCompaction } from './compaction.js';
 
 export interface PartitionLogOptions {
   /** A segment is sealed and a new one started past this size (at most 2 GiB). */
@@ -49,6 +50,8 @@ export class PartitionLog {
   private syncingSegment: Segment | null = null;
   /** Records below this offset are on disk (fdatasync done). */
   durableOffset: number;
+  /** Compaction's progress (src/storage/compaction.ts): records below `cleanOffset` were compacted; truncation pulls it back. */
+  readonly compaction = { cleanOffset: 0, nextTombstoneDueMs: 0 };
 
   private constructor(
     readonly dir: string,
@@ -61,6 +64,8 @@ export class PartitionLog {
     assert(opts.segmentBytes > 0 && opts.segmentBytes <= 2 ** 31, 'segmentBytes within (0, 2 GiB]');
     mkdirSync(dir, { recursive: true });
     const log = new PartitionLog(dir, opts);
+    const unfinished = removeUnfinishedCompaction(dir);
+    if (unfinished.length > 0) opts.log.warn('log: removed the files of an unfinished compaction', { dir, files: unfinished });
     const bases = readdirSync(dir)
       .filter((f) => /^\d{20}\.log$/.test(f))
       .map((f) => Number(f.slice(0, 20)))
@@ -151,6 +156,7 @@ export class PartitionLog {
     }
     this.active.truncateTo(offset);
     if (this.durableOffset > this.endOffset) this.durableOffset = this.endOffset;
+    this.compaction.cleanOffset = Math.min(this.compaction.cleanOffset, this.endOffset);
   }
 
   /** Delete everything and start empty at `offset` (a follower far behind a leader whose start moved past it). */
@@ -158,6 +164,7 @@ export class PartitionLog {
     for (const s of this.segments) s.remove();
     this.segments = [Segment.create(this.dir, offset, this.opts.indexIntervalBytes)];
     this.durableOffset = offset;
+    this.compaction.cleanOffset = offset;
   }
 
   /** One fdatasync for every append written before it started; repeat while appends wait. */
@@ -268,6 +275,24 @@ export class PartitionLog {
       removed++;
     }
     return removed;
+  }
+
+  /**
+   * The sealed segments compaction may rewrite, oldest first: every segment before the active
+   * one, stopping at one an fdatasync is running on.
+   */
+  compactableSegments(): Segment[] {
+    const syncing = this.syncingSegment === null ? -1 : this.segments.indexOf(this.syncingSegment);
+    return this.segments.slice(0, syncing === -1 ? this.segments.length - 1 : Math.min(syncing, this.segments.length - 1));
+  }
+
+  /** Put a rewritten segment (same base and next offset) in place of `old`, and close `old`. */
+  replaceSegment(old: Segment, rewritten: Segment): void {
+    const i = this.segments.indexOf(old);
+    assert(i >= 0 && i < this.segments.length - 1 && old !== this.syncingSegment, 'only a sealed segment no fdatasync runs on is replaced');
+    assert(rewritten.baseOffset === old.baseOffset && rewritten.nextOffset === old.nextOffset, 'a rewritten segment keeps its offsets');
+    this.segments[i] = rewritten;
+    old.close();
   }
 
   close(): void {

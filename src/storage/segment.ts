@@ -23,9 +23,11 @@ export class Segment {
   private constructor(
     readonly dir: string,
     readonly baseOffset: number,
-    private readonly indexInterval: number,
+    readonly indexInterval: number,
+    /** Appended to every file name: '.cleaned' while compaction writes a replacement. */
+    private readonly suffix = '',
   ) {
-    this.file = path.join(dir, Segment.fileName(baseOffset, '.log'));
+    this.file = this.path('.log');
     this.fd = openSync(this.file, existsSync(this.file) ? 'r+' : 'w+');
     this.size = fstatSync(this.fd).size;
     this.nextOffset = baseOffset;
@@ -35,8 +37,13 @@ export class Segment {
     return String(baseOffset).padStart(20, '0') + ext;
   }
 
-  static create(dir: string, baseOffset: number, indexInterval: number): Segment {
-    return new Segment(dir, baseOffset, indexInterval);
+  static create(dir: string, baseOffset: number, indexInterval: number, suffix = ''): Segment {
+    return new Segment(dir, baseOffset, indexInterval, suffix);
+  }
+
+  /** The path of this segment's file with extension `ext` ('.log', '.index', '.timeindex'). */
+  path(ext: string): string {
+    return path.join(this.dir, Segment.fileName(this.baseOffset, ext) + this.suffix);
   }
 
   /**
@@ -79,8 +86,8 @@ export class Segment {
   /** Load persisted index files if they are whole; returns where scanning must start. */
   private loadIndex(): { offset: number; position: number; maxTimestamp: number } {
     const start = { offset: this.baseOffset, position: 0, maxTimestamp: 0 };
-    const indexFile = path.join(this.dir, Segment.fileName(this.baseOffset, '.index'));
-    const timeFile = path.join(this.dir, Segment.fileName(this.baseOffset, '.timeindex'));
+    const indexFile = this.path('.index');
+    const timeFile = this.path('.timeindex');
     if (!existsSync(indexFile) || !existsSync(timeFile)) return start;
     const index = readFileSync(indexFile);
     const times = readFileSync(timeFile);
@@ -209,8 +216,8 @@ export class Segment {
       writeU64(times, i * 12, this.indexTimestamps[i]);
       times.writeUInt32LE(this.indexOffsets[i] - this.baseOffset, i * 12 + 8);
     }
-    writeFileSync(path.join(this.dir, Segment.fileName(this.baseOffset, '.index')), index);
-    writeFileSync(path.join(this.dir, Segment.fileName(this.baseOffset, '.timeindex')), times);
+    writeFileSync(this.path('.index'), index);
+    writeFileSync(this.path('.timeindex'), times);
   }
 
   close(): void {
@@ -221,7 +228,7 @@ export class Segment {
   remove(): void {
     this.close();
     for (const ext of ['.log', '.index', '.timeindex']) {
-      const f = path.join(this.dir, Segment.fileName(this.baseOffset, ext));
+      const f = this.path(ext);
       if (existsSync(f)) unlinkSync(f);
     }
   }
