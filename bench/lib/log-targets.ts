@@ -77,7 +77,7 @@ class NatsTarget implements LogTarget {
   readonly id = 'nats';
   readonly label: string;
   readonly durability =
-    'ack once the message is stored in the stream\'s file store, which writes it to the OS page cache without fsync; nats-server 2.9.10 fsyncs ' +
+    'ack once the message is in the stream\'s file store (its write buffer or the OS page cache), not synced; nats-server 2.9.10 fsyncs ' +
     'its file store on a 2-minute timer (JetStream\'s default `sync_interval`, configurable only from 2.10; strace on this machine: no fsync while ' +
     '17k 1 KB messages were published, then one 2 minutes later) — an OS crash or power loss can lose up to ~2 minutes of acknowledged messages';
   readonly driving: string;
