@@ -38,6 +38,8 @@ interface RoundSample {
   busyRetries?: number;
   /** The most CPU (CPUs' worth) other processes used in one phase of the round. */
   otherCpu?: number;
+  /** What went wrong or was odd in this round (listed in the output only for the attempt kept). */
+  incidents: string[];
 }
 
 export interface TargetSizeFigures {
@@ -135,13 +137,13 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
 
   /** One round of one target at one size: peak publish, read-back, paced at half the peak. */
   const runRound = async (target: LogTarget, size: number, rnd: number): Promise<RoundSample> => {
-    const s: RoundSample = { round: rnd, publish: null, consume: null, paced: null };
+    const s: RoundSample = { round: rnd, publish: null, consume: null, paced: null, incidents: [] };
     const aof0 = isRedisTarget(target) ? Number((await target.persistence()).aof_rewrites ?? NaN) : NaN;
     const peakTopic = `b${++topicSeq}-${size}-peak`;
     const where = `${target.id} ${size} B round ${rnd}`;
     const failed = (phase: string, msg: string) => {
       s.failure = [s.failure, `${phase}: ${msg}`].filter(Boolean).join('; ');
-      incidents.push(`${where} ${phase}: ${msg}`);
+      s.incidents.push(`${where} ${phase}: ${msg}`);
     };
     try {
       await target.createTopic(peakTopic);
@@ -150,7 +152,7 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
       else {
         s.consume = await runConsumeAll(target, peakTopic, size, s.publish.published);
         if (s.consume.failure) failed('read-back', s.consume.failure);
-        if (s.consume.problems.length) incidents.push(`${where} read-back: ${s.consume.problems.join('; ')}`);
+        if (s.consume.problems.length) s.incidents.push(`${where} read-back: ${s.consume.problems.join('; ')}`);
       }
       await target.dropTopic(peakTopic).catch(() => undefined);
       if (!s.publish.failure) {
@@ -160,9 +162,9 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
         s.paced = await runPaced(target, pacedTopic, size, Math.max(1, Math.round(s.publish.msgsPerSec / 2)), pacedTiming);
         await target.dropTopic(pacedTopic).catch(() => undefined);
         if (s.paced.failure) failed('half load', s.paced.failure);
-        if (s.paced.problems.length) incidents.push(`${where} half-load consumer: ${s.paced.problems.join('; ')}`);
+        if (s.paced.problems.length) s.incidents.push(`${where} half-load consumer: ${s.paced.problems.join('; ')}`);
         if (s.paced.skipped) {
-          incidents.push(`${where}: fell behind at half load (${fmtInt(s.paced.targetRate)}/s asked, ${fmtInt(s.paced.achievedRate)}/s acknowledged; ` +
+          s.incidents.push(`${where}: fell behind at half load (${fmtInt(s.paced.targetRate)}/s asked, ${fmtInt(s.paced.achievedRate)}/s acknowledged; ` +
             `${fmtInt(s.paced.skipped)} values not sent because over ${fmtInt(Math.max(target.window * 10, s.paced.targetRate))} were outstanding)`);
         }
       }
@@ -171,7 +173,7 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
     }
     if (isRedisTarget(target)) {
       s.aofRewrites = Number((await target.persistence().catch(() => ({}) as Record<string, string>)).aof_rewrites ?? NaN) - aof0;
-      if (s.aofRewrites > 0) incidents.push(`redis ${size} B round ${rnd}: ${s.aofRewrites} AOF rewrite(s) ran during the round (a fork rewriting the dataset; default auto-aof-rewrite)`);
+      if (s.aofRewrites > 0) s.incidents.push(`redis ${size} B round ${rnd}: ${s.aofRewrites} AOF rewrite(s) ran during the round (a fork rewriting the dataset; default auto-aof-rewrite)`);
     }
     let busiest = 0;
     for (const [phase, cpu] of [['publish', s.publish?.cpu], ['consume', s.consume?.cpu], ['paced', s.paced?.cpu]] as const) {
@@ -230,6 +232,7 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
             await new Promise((r) => setTimeout(r, 2000));
           }
           s.busyRetries = busyRetries;
+          incidents.push(...s.incidents);
           const key = `${size}/${id}`;
           samples.set(key, [...(samples.get(key) ?? []), s]);
           ctx.log(`${at()}   ${id} ${size} B: publish ${fmtInt(s.publish?.msgsPerSec ?? NaN)} msg/s, consume ${fmtInt(s.consume?.msgsPerSec ?? NaN)} msg/s, ` +
