@@ -27,7 +27,7 @@ const sizeName = (n: number) => (n >= 1024 && n % 1024 === 0 ? `${n / 1024} KB` 
 
 const m = data.machine;
 console.log(`Run: ${String(m.date)}, ${String(m.cpuModel)}, ${String(m.nproc)} vCPU, ${String(m.totalMemoryGiB)} GiB, Node ${String(m.node)}, ` +
-  `${data.natsServer}, ${data.redisServer}, Strata ${data.strataCommit}${data.strataTreeDirty ? ' (dirty tree)' : ''}; \`${data.command}\`${data.quick ? ' (QUICK: not for the docs)' : ''}; ` +
+  `${data.natsServer.replace(/^nats-server: v?/, 'nats-server ')}, redis-server ${/v=(\S+)/.exec(data.redisServer)?.[1] ?? data.redisServer}, Strata ${data.strataCommit}${data.strataTreeDirty ? ' (dirty tree)' : ''}; \`${data.command}\`${data.quick ? ' (QUICK: not for the docs)' : ''}; ` +
   `${data.repetitions} rounds per figure (peak: ${data.timing.peak.warmupMs / 1000} s warm-up + ${data.timing.peak.durationMs / 1000} s; half load: ` +
   `${data.timing.paced.warmupMs / 1000} s + ${data.timing.paced.durationMs / 1000} s), median; whole bench ${data.wallSeconds} s.`);
 for (const [id, why] of Object.entries(data.skipped ?? {})) console.log(`${NAME[id] ?? id} was not run: ${why}.`);
