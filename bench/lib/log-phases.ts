@@ -305,7 +305,10 @@ export async function runConsumeAll(target: LogTarget, topic: string, size: numb
     expected,
     storedReported,
     cpu,
-    problems: check.problems(expected),
+    problems: [
+      ...check.problems(expected),
+      ...(storedReported !== null && storedReported !== expected ? [`the system reported ${storedReported} records stored, ${expected} were acknowledged`] : []),
+    ],
     failure,
   };
 }
