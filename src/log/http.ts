@@ -14,6 +14,19 @@ export interface LogHttp {
 }
 
 const MAX_BODY = 8 * 1024 * 1024;
+/** Comment lines keep an idle event stream (and proxies in front of it) from timing out. */
+const KEEP_ALIVE_MS = 15_000;
+
+/** A request the HTTP layer refuses with its own status (e.g. 413 for a body too large). */
+class HttpError extends RpcError {
+  constructor(
+    readonly status: number,
+    code: number,
+    message: string,
+  ) {
+    super(code, message);
+  }
+}
 const STATUS: Record<number, number> = {
   [RpcCode.notFound]: 404,
   [RpcCode.invalid]: 400,
@@ -42,21 +55,30 @@ export async function startLogHttp(opts: { host: string; port: number; broker: B
         res.destroy();
         return;
       }
-      res.writeHead(STATUS[code] ?? 500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: rpcCodeName(code), message: (err as Error).message }) + '\n');
+      const status = err instanceof HttpError ? err.status : (STATUS[code] ?? 500);
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: rpcCodeName(code), message: (err as Error).message }) + '\n');
     });
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    let parts: string[];
+    try {
+      parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      throw new RpcError(RpcCode.invalid, `malformed percent-encoding in ${url.pathname}`);
+    }
     if (parts[0] !== 'topics') throw new RpcError(RpcCode.notFound, 'paths: /topics, /topics/:topic/records, /topics/:topic/events');
     if (parts.length === 1 && req.method === 'GET') return json(res, 200, broker.metadata());
     if (parts.length === 1 && req.method === 'POST') {
       const body = await readBody(req);
-      let reqBody: TopicRequest;
+      let reqBody: TopicRequest | null = null;
       try {
         reqBody = JSON.parse(body.toString()) as TopicRequest;
       } catch {
+        /* answered below */
+      }
+      if (typeof reqBody !== 'object' || reqBody === null || Array.isArray(reqBody)) {
         throw new RpcError(RpcCode.invalid, 'the body must be a JSON object like {"name": "orders", "partitions": 4}');
       }
       return json(res, 201, await broker.createTopic(reqBody));
@@ -72,11 +94,11 @@ export async function startLogHttp(opts: { host: string; port: number; broker: B
     if (!DURABILITY.includes(durability)) throw new RpcError(RpcCode.invalid, 'durability is none, fsync or replicated');
     const keyParam = url.searchParams.get('key');
     const key = keyParam === null ? null : Buffer.from(keyParam);
-    if (!broker.topics.has(topic)) await broker.createTopic({ name: topic });
+    // Created on first publish only where the broker would (its setting; never "__" names).
+    if (!broker.topics.has(topic) && broker.opts.autoCreateTopics && !topic.startsWith('__')) await broker.createTopic({ name: topic });
     const cfg = broker.topicConfig(topic);
     const partitionParam = url.searchParams.get('partition');
-    const partition = partitionParam !== null ? Number(partitionParam) : key ? crc32c(key) % cfg.partitions : roundRobin++ % cfg.partitions;
-    if (!Number.isInteger(partition) || partition < 0) throw new RpcError(RpcCode.invalid, 'partition must be a non-negative integer');
+    const partition = partitionParam !== null ? parsePartition(partitionParam, cfg.partitions, topic) : key ? crc32c(key) % cfg.partitions : roundRobin++ % cfg.partitions;
     const batch = new ProduceBatch();
     if (url.searchParams.get('lines') === '1') {
       for (const line of body.toString('utf8').split('\n')) if (line.length > 0) batch.add(Buffer.from(line), key, 0);
@@ -89,46 +111,68 @@ export async function startLogHttp(opts: { host: string; port: number; broker: B
   async function subscribe(topic: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const cfg = broker.topicConfig(topic);
     const partitionParam = url.searchParams.get('partition');
-    const partitions = partitionParam === null ? [...Array(cfg.partitions).keys()] : [Number(partitionParam)];
+    const partitions = partitionParam === null ? [...Array(cfg.partitions).keys()] : [parsePartition(partitionParam, cfg.partitions, topic)];
     const base64 = url.searchParams.get('encoding') === 'base64';
     // Resume: Last-Event-ID is "partition:offset,partition:offset,..." as sent in each event's id.
     const resume = new Map<number, number>();
     for (const item of String(req.headers['last-event-id'] ?? '').split(',')) {
-      const [p, o] = item.split(':').map(Number);
-      if (Number.isInteger(p) && Number.isInteger(o)) resume.set(p, o + 1);
+      const [p, o] = item.split(':').map((v) => (/^-?\d+$/.test(v?.trim() ?? '') ? Number(v) : NaN));
+      if (Number.isSafeInteger(p) && Number.isSafeInteger(o) && o >= -1) resume.set(p, o + 1);
     }
     const from = url.searchParams.get('from') ?? 'latest';
+    let spec: number | null;
+    if (from === 'earliest') spec = EARLIEST;
+    else if (from === 'latest') spec = LATEST;
+    else if (/^time:\d{1,16}$/.test(from)) spec = Number(from.slice(5));
+    else if (/^\d{1,16}$/.test(from)) spec = null;
+    else throw new RpcError(RpcCode.invalid, 'from is earliest, latest, an offset, or time:<ms>');
     const positions = new Map<number, number>();
     for (const p of partitions) {
-      const spec = from === 'earliest' ? EARLIEST : from === 'latest' ? LATEST : Number(from.replace(/^time:/, ''));
-      if (!from.startsWith('time:') && from !== 'earliest' && from !== 'latest' && !Number.isInteger(spec)) throw new RpcError(RpcCode.invalid, 'from is earliest, latest, an offset, or time:<ms>');
-      const start = resume.get(p) ?? (from === 'earliest' || from === 'latest' || from.startsWith('time:') ? broker.listOffsets(topic, p, spec) : spec);
+      const start = resume.get(p) ?? (spec === null ? Number(from) : broker.listOffsets(topic, p, spec));
+      const end = broker.leaderPartition(topic, p).endOffset;
+      if (start > end) throw new RpcError(RpcCode.invalid, `offset ${start} is past the end of ${topic}/${p} (${end})`);
       positions.set(p, start);
     }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     res.write(': subscribed\n\n');
+    // The response closes when the client goes away (the request's own 'close' comes as soon as
+    // its empty body has been read, so it cannot tell).
     let open = true;
-    req.on('close', () => (open = false));
+    let onGone: () => void = () => {};
+    const gone = new Promise<void>((resolve) => (onGone = resolve));
+    res.once('close', () => {
+      open = false;
+      onGone();
+    });
     const ids = () => [...positions].map(([p, o]) => `${p}:${o - 1}`).join(',');
+    let lastWrite = Date.now();
+    const write = async (text: string) => {
+      lastWrite = Date.now();
+      if (!res.write(text)) await Promise.race([new Promise((r) => res.once('drain', r)), gone]);
+    };
     while (open) {
       let sent = 0;
       for (const p of partitions) {
+        if (!open) break;
         const partition = broker.leaderPartition(topic, p);
-        const got = await partition.fetch(positions.get(p)!, 256 * 1024, partitions.length === 1 ? 15_000 : 0);
+        const wait = partitions.length === 1 ? KEEP_ALIVE_MS : 0;
+        const got = await Promise.race([partition.fetch(positions.get(p)!, 256 * 1024, wait), gone.then(() => null)]);
+        if (!got || !open) break;
         let out = '';
         for (const f of frames(got.frames)) {
           const r = decodeFrame(got.frames, f.pos, f.size);
           positions.set(p, r.offset + 1);
           const data = r.value === null ? '' : base64 ? r.value.toString('base64') : r.value.toString('utf8');
-          out += `id: ${ids()}\nevent: record\ndata: ${data.replace(/\n/g, '\ndata: ')}\n\n`;
+          // A line break of any kind (CR, LF, CRLF) ends an SSE line: each becomes a new data line.
+          out += `id: ${ids()}\nevent: record\ndata: ${data.replace(/\r\n|\r|\n/g, '\ndata: ')}\n\n`;
           sent++;
         }
         if (got.next > positions.get(p)!) positions.set(p, got.next);
-        if (out && open && !res.write(out)) await new Promise((r) => res.once('drain', r));
+        if (out) await write(out);
       }
       if (sent === 0 && open) {
-        if (partitions.length > 1) await new Promise((r) => setTimeout(r, 200));
-        res.write(': keep-alive\n\n');
+        if (partitions.length > 1) await Promise.race([new Promise((r) => setTimeout(r, 200)), gone]);
+        if (open && Date.now() - lastWrite >= KEEP_ALIVE_MS) await write(': keep-alive\n\n');
       }
     }
   }
@@ -153,15 +197,35 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
 }
 
+function parsePartition(param: string, partitions: number, topic: string): number {
+  const p = /^\d{1,10}$/.test(param) ? Number(param) : NaN;
+  if (!Number.isInteger(p)) throw new RpcError(RpcCode.invalid, `partition must be a non-negative integer, got ${JSON.stringify(param)}`);
+  if (p >= partitions) throw new RpcError(RpcCode.invalid, `topic ${topic} has partitions 0..${partitions - 1}, not ${p}`);
+  return p;
+}
+
+/**
+ * The request body, up to MAX_BODY. Past it the request is refused with 413 at once; the rest
+ * of the body is read and dropped (not kept), so the client gets the answer rather than a reset.
+ */
 function readBody(req: http.IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > MAX_BODY) {
+      req.resume();
+      reject(new HttpError(413, RpcCode.invalid, `body larger than ${MAX_BODY} bytes (content-length ${declared})`));
+      return;
+    }
     const chunks: Buffer[] = [];
     let size = 0;
+    let refused = false;
     req.on('data', (c: Buffer) => {
+      if (refused) return;
       size += c.length;
       if (size > MAX_BODY) {
-        reject(new RpcError(RpcCode.invalid, `body larger than ${MAX_BODY} bytes`));
-        req.destroy();
+        refused = true;
+        chunks.length = 0;
+        reject(new HttpError(413, RpcCode.invalid, `body larger than ${MAX_BODY} bytes`));
         return;
       }
       chunks.push(c);
