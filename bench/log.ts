@@ -117,6 +117,13 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
   const at = () => `[${((Date.now() - t0) / 1000).toFixed(1)} s]`;
 
   const wanted = only ?? ALL_TARGETS;
+  const sh = (cmd: string, args: string[]) => {
+    const r = spawnSync(cmd, args, { cwd: REPO, encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : '?';
+  };
+  // The Strata that runs is the tree at start (HEAD may move during the run).
+  const strataCommit = sh('git', ['rev-parse', '--short', 'HEAD']);
+  const strataTreeDirty = sh('git', ['status', '--porcelain', '--', 'src']).length > 0;
   const versions = {
     natsServer: versionOf(NATS_SERVER, ['--version']),
     redisServer: versionOf(REDIS_SERVER, ['--version']),
@@ -259,14 +266,10 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
   for (const [id, why] of Object.entries(skipped)) ctx.print(`  ${id}: NOT RUN — ${why}`);
   for (const msg of incidents) ctx.print(`! ${msg}`);
 
-  const sh = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { cwd: REPO, encoding: 'utf8' });
-    return r.status === 0 ? r.stdout.trim() : '?';
-  };
   const meta = {
     ...versions,
-    strataCommit: sh('git', ['rev-parse', '--short', 'HEAD']),
-    strataTreeDirty: sh('git', ['status', '--porcelain', '--', 'src']).length > 0,
+    strataCommit,
+    strataTreeDirty,
     command: `npm run bench -- log${ctx.args.length ? ` ${ctx.args.join(' ')}` : ''}`,
     commands: Object.fromEntries([...peers.values()].map((p) => [p.kind, p.command])),
     labels,
@@ -297,6 +300,7 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
       paired: r.paired,
       goals: r.goals,
     }])),
+    busyRounds: results.reduce((a, r) => a + Object.values(r.targets).reduce((b, f) => b + (f?.rounds.filter((x) => (x.otherCpu ?? 0) > BUSY_LIMIT).length ?? 0), 0), 0),
     goalsMet: present.includes('strata') ? results.every((r) => r.goals.vsRedis === true && r.goals.vsNats === true && r.goals.p99Ack === true) : null,
     incidents: incidents.length,
   };
