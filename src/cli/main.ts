@@ -3,6 +3,8 @@ import { Command, Option } from 'commander';
 import { ConfigError } from '../core/errors.js';
 import { resolveSettings, envName, flagName } from '../core/config.js';
 import { SERVER_SETTINGS, ROUTER_SETTINGS, routerSettings } from './settings.js';
+import { SHIP_SETTINGS, shipSettings } from './settings.js';
+import { startShipper } from '../ship/shipper.js';
 import { startRouterService } from '../router/server.js';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { systemClock } from '../core/clock.js';
@@ -73,6 +75,33 @@ router.action(async (opts: Record<string, string | undefined>) => {
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));
+});
+
+const shipFlag = (name: string) => flagName(name.replace(/^ship\./, ''));
+const ship = program
+  .command('ship')
+  .description('forward lines of files and stdin to log topics, spooling to disk while the broker is down (Scribe-style; docs/ship.md)')
+  .option('-c, --config <file>', 'JSON settings file (settings nested by their dotted names)');
+for (const spec of SHIP_SETTINGS) {
+  const option = new Option(`--${shipFlag(spec.name)} <value>`, `${spec.help} (env ${envName(spec.name)}, default ${String(spec.default)})`);
+  // --file may be given several times.
+  if (spec.name === 'ship.file') option.argParser((value: string, previous?: string) => (previous ? `${previous},${value}` : value));
+  ship.addOption(option);
+}
+ship.action(async (opts: Record<string, string | undefined>) => {
+  const flags: Record<string, unknown> = {};
+  for (const spec of SHIP_SETTINGS) flags[spec.name] = opts[camel(shipFlag(spec.name))];
+  const settings = resolveSettings(SHIP_SETTINGS, { flags, env: process.env, configFile: opts.config ?? process.env.STRATA_CONFIG });
+  const log = createLogger(settings['log-level'] as LogLevel, { node: 'strata', service: 'ship' });
+  const running = startShipper(shipSettings(settings), log, process.stdin);
+  const stop = (code: number) => running.close().then(
+    () => process.exit(code),
+    () => process.exit(1),
+  );
+  // With only stdin to read, ship ends once stdin has ended and every line is acknowledged.
+  void running.done.then(() => stop(0));
+  process.once('SIGINT', () => void stop(0));
+  process.once('SIGTERM', () => void stop(0));
 });
 
 program.parseAsync(process.argv).catch((err: unknown) => {

@@ -5,6 +5,9 @@ import type { RouterSettings } from '../router/server.js';
 import type { LogSettings } from '../log/service.js';
 import { ConfigError } from '../core/errors.js';
 import { VERSION } from './version.js';
+import path from 'node:path';
+import { categoryProblem, type ShipSettings } from '../ship/shipper.js';
+import { WHEN_FULL, type WhenFull } from '../ship/spool-room.js';
 
 /** Every setting of `strata server`. Flag --a-b, env STRATA_A_B, config file {"a": {"b": ...}}. */
 export const SERVER_SETTINGS: readonly SettingSpec[] = [
@@ -35,6 +38,8 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'log.max-connections', type: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'simultaneous client connections to the log service' },
   { name: 'log.offsets-partitions', type: 'int', default: 4, min: 1, max: 256, help: 'partitions of the internal committed-offsets topic (fixed when first created)' },
   { name: 'log.session-ttl-ms', type: 'int', default: 5000, min: 1000, max: 600_000, help: 'a node counts as gone this long after it stops renewing its membership' },
+  { name: 'log.replica-lag-ms', type: 'int', default: 10_000, min: 100, max: 600_000, help: 'a follower not caught up for this long leaves the in-sync replicas' },
+  { name: 'log.min-insync', type: 'int', default: 2, min: 1, max: 7, help: 'replicated writes need this many in-sync copies (at most the topic\'s replicas)' },
 ];
 
 export function logSettings(s: Settings): LogSettings {
@@ -50,6 +55,8 @@ export function logSettings(s: Settings): LogSettings {
     maxConnections: s['log.max-connections'] as number,
     offsetsPartitions: s['log.offsets-partitions'] as number,
     sessionTtlMs: s['log.session-ttl-ms'] as number,
+    replicaLagMs: s['log.replica-lag-ms'] as number,
+    minInsync: s['log.min-insync'] as number,
     defaults: {
       partitions: s['log.partitions'] as number,
       replicas: s['log.replicas'] as number,
@@ -101,5 +108,67 @@ export function routerSettings(s: Settings): RouterSettings {
     dataDir: s['data-dir'] as string,
     version: `1.6.18-strata-${VERSION}`,
     watchIntervalMs: s['router.watch-ms'] as number,
+  };
+}
+
+/** Settings of `strata ship`. Flags drop the "ship." prefix (--file); env keeps it (STRATA_SHIP_FILE). */
+export const SHIP_SETTINGS: readonly SettingSpec[] = [
+  { name: 'ship.brokers', type: 'string', default: '127.0.0.1:7400', help: 'log brokers to forward to, host:port, comma-separated' },
+  { name: 'ship.file', type: 'string', default: '', help: 'a file to follow as category=path (repeat the flag, or comma-separate, for several)' },
+  { name: 'ship.stdin-category', type: 'string', default: '', help: 'read lines from stdin too, into this category (empty = do not read stdin)' },
+  { name: 'ship.topic-prefix', type: 'string', default: '', help: 'put before a category to make its topic name (e.g. "logs.")' },
+  { name: 'ship.key', type: 'string', default: '', help: 'key of every record, which also picks the partition (empty = no key, partition 0)' },
+  { name: 'ship.spool-dir', type: 'string', default: '', help: 'directory of the disk spool (empty = <data-dir>/ship/spool)' },
+  { name: 'ship.spool-max-bytes', type: 'size', default: 1024 ** 3, min: 64 * 1024, max: Number.MAX_SAFE_INTEGER, help: 'bound of the disk spool, all categories together' },
+  { name: 'ship.when-full', type: 'enum', default: 'block', values: WHEN_FULL, help: 'when the spool is full: stop reading the inputs, or drop the oldest or the newest lines' },
+  { name: 'ship.memory-bytes', type: 'size', default: 4 * 1024 * 1024, min: 64 * 1024, max: 1024 ** 3, help: 'lines held in memory, all categories together, before the inputs are paused' },
+  { name: 'ship.broker-timeout-ms', type: 'int', default: 5000, min: 100, max: 600_000, help: 'how long a send keeps being retried before its lines go to the spool' },
+  { name: 'ship.retry-max-ms', type: 'int', default: 5000, min: 100, max: 600_000, help: 'longest wait between attempts to reach a broker that is down' },
+  { name: 'ship.poll-ms', type: 'int', default: 250, min: 10, max: 60_000, help: 'how often followed files are checked for new lines, rotation and truncation' },
+  { name: 'ship.stats-interval-ms', type: 'int', default: 5000, min: 100, max: 3_600_000, help: 'how often the counters are logged (when they changed)' },
+  { name: 'ship.max-line-bytes', type: 'size', default: 1024 * 1024, min: 1024, max: 16 * 1024 * 1024, help: 'a longer line is forwarded in pieces of this size' },
+  { name: 'data-dir', type: 'string', default: './strata-data', help: 'directory for data files (spool and reading positions under <data-dir>/ship)' },
+  { name: 'log-level', type: 'enum', default: 'info', values: ['debug', 'info', 'warn', 'error', 'silent'], help: 'log level' },
+];
+
+export function shipSettings(s: Settings): ShipSettings {
+  const dataDir = s['data-dir'] as string;
+  const topicPrefix = s['ship.topic-prefix'] as string;
+  const list = (name: string) => String(s[name]).split(',').map((v) => v.trim()).filter(Boolean);
+  const checkCategory = (category: string, setting: string) => {
+    const problem = categoryProblem(category, topicPrefix);
+    if (problem) throw new ConfigError(`invalid setting ${setting}: ${problem}`);
+  };
+  const brokers = list('ship.brokers').map((b) => {
+    const m = /^(.+):(\d+)$/.exec(b);
+    if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new ConfigError(`invalid setting ship.brokers: "${b}" is not host:port`);
+    return { host: m[1], port: Number(m[2]) };
+  });
+  if (brokers.length === 0) throw new ConfigError('missing setting ship.brokers: give at least one broker as host:port');
+  const files = list('ship.file').map((f) => {
+    const eq = f.indexOf('=');
+    if (eq <= 0 || eq === f.length - 1) throw new ConfigError(`invalid setting ship.file: "${f}" is not category=path`);
+    checkCategory(f.slice(0, eq), 'ship.file');
+    return { category: f.slice(0, eq), path: f.slice(eq + 1) };
+  });
+  const stdinCategory = (s['ship.stdin-category'] as string) || null;
+  if (stdinCategory) checkCategory(stdinCategory, 'ship.stdin-category');
+  if (files.length === 0 && !stdinCategory) throw new ConfigError('nothing to ship: give --file category=path (one or more) and/or --stdin-category name');
+  return {
+    brokers,
+    files,
+    stdinCategory,
+    topicPrefix,
+    key: (s['ship.key'] as string) || null,
+    spoolDir: (s['ship.spool-dir'] as string) || path.join(dataDir, 'ship', 'spool'),
+    checkpointDir: path.join(dataDir, 'ship', 'inputs'),
+    spoolMaxBytes: s['ship.spool-max-bytes'] as number,
+    whenFull: s['ship.when-full'] as WhenFull,
+    memoryBytes: s['ship.memory-bytes'] as number,
+    brokerTimeoutMs: s['ship.broker-timeout-ms'] as number,
+    retryMaxMs: s['ship.retry-max-ms'] as number,
+    pollMs: s['ship.poll-ms'] as number,
+    statsIntervalMs: s['ship.stats-interval-ms'] as number,
+    maxLineBytes: s['ship.max-line-bytes'] as number,
   };
 }
