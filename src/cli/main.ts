@@ -104,6 +104,11 @@ ship.action(async (opts: Record<string, string | undefined>) => {
   process.once('SIGTERM', () => void stop(0));
 });
 
+// A promise nobody handled is a bug, but one that must not take every service of the node down.
+process.on('unhandledRejection', (err) => {
+  process.stderr.write(`${JSON.stringify({ t: new Date().toISOString(), level: 'error', msg: 'unhandled promise rejection (a bug; please report)', err: String((err as Error)?.stack ?? err) })}\n`);
+});
+
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`strata: ${err.message}\n`);

@@ -6,7 +6,11 @@ import { decodeFrame, frames } from '../storage/record.js';
 import type { Broker } from './broker.js';
 import { Group, type GroupOptions, type RecordSource } from './group.js';
 import { partitionKey, type PartitionRef } from './group-assignment.js';
-import { ProduceBatch, decodeProduce, encodeProduce, type PartitionChunk } from './protocol.js';
+import { EARLIEST, LATEST, LogMethod, ProduceBatch, decodeFetchReply, decodeProduce, encodeFetch, encodeListOffsets, encodeProduce, type PartitionChunk } from './protocol.js';
+import type { Partition } from './partition.js';
+import type { PeerPool } from './peers.js';
+import type { RpcClient } from '../net/rpc-client.js';
+import { BufferReader } from '../core/bytes.js';
 import { patternProblem } from './subjects.js';
 
 export const OFFSETS_TOPIC = '__group_offsets';
@@ -22,6 +26,7 @@ export interface JoinRequest {
 }
 
 const GROUP_NAME = /^[A-Za-z0-9_.-]{1,200}$/;
+const REMOTE_POLL_MS = 100;
 
 /**
  * Consumer groups of this node. Committed offsets (each partition's lowest unacknowledged
@@ -39,33 +44,63 @@ export class GroupCoordinator {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly offsetsPartitions = 1,
+    /** Connections to other brokers, to read partitions led elsewhere (null: one node). */
+    private readonly peers: PeerPool | null = null,
     commitIntervalMs = 100,
   ) {
     this.timer = setInterval(() => void this.tick(), commitIntervalMs);
     this.timer.unref();
-    broker.topicListeners.add((cfg) => {
-      for (const g of this.groups.values()) void g.then((group) => {
-        if ([...group.members.values()].some((m) => m.patterns.length > 0)) group.rebalance();
-      });
-      void cfg;
+    // A new topic may match members' patterns.
+    broker.topicListeners.add(() => {
+      for (const g of this.groups.values()) {
+        g.then(
+          (group) => group.rebalance(),
+          () => {},
+        );
+      }
     });
   }
 
+  /** The partition if this node leads it, else null (it is read from its leader). */
+  private local(topic: string, partition: number): Partition | null {
+    const p = this.broker.partitions.get(partitionKey(topic, partition));
+    return p && p.role === 'leader' ? p : null;
+  }
+
+  private async leaderRpc(topic: string, partition: number): Promise<RpcClient> {
+    this.broker.topicConfig(topic);
+    const leader = this.broker.leadership?.leaderOf(topic, partition);
+    if (!leader || !this.peers) throw new RpcError(RpcCode.tryLater, `${topic}/${partition} has no leader to read from`);
+    return this.peers.get(leader);
+  }
+
+  /** Group consumption reads through the coordinator: local partitions directly, the others from their leaders. */
   private readonly source: RecordSource = {
-    read: async (topic, partition, offset, maxBytes) => this.broker.leaderPartition(topic, partition).readCommitted(offset, maxBytes),
+    read: async (topic, partition, offset, maxBytes) => {
+      const p = this.local(topic, partition);
+      if (p) return p.readCommitted(offset, maxBytes);
+      const rpc = await this.leaderRpc(topic, partition);
+      const reply = decodeFetchReply(await rpc.call(LogMethod.fetch, encodeFetch({ topic, partition, offset, maxBytes, maxWaitMs: 0 }), 5000));
+      return { frames: reply.frames, next: reply.next };
+    },
     bounds: async (topic, partition) => {
-      const p = this.broker.leaderPartition(topic, partition);
-      return { startOffset: p.log.startOffset, highWatermark: p.highWatermark };
+      const p = this.local(topic, partition);
+      if (p) return { startOffset: p.log.startOffset, highWatermark: p.highWatermark };
+      const rpc = await this.leaderRpc(topic, partition);
+      const [start, hw] = await Promise.all(
+        [EARLIEST, LATEST].map(async (spec) => new BufferReader(await rpc.call(LogMethod.listOffsets, encodeListOffsets(topic, partition, spec), 5000)).u64()),
+      );
+      return { startOffset: start, highWatermark: hw };
     },
     topicsMatching: (patterns) => this.broker.topicsMatching(patterns).map((t) => ({ name: t.name, partitions: t.partitions })),
     onAppend: (refs: PartitionRef[], wake) => {
-      const parts = refs.flatMap((r) => {
-        const p = this.broker.partitions.get(partitionKey(r.topic, r.partition));
-        return p ? [p] : [];
-      });
-      for (const p of parts) p.appendListeners.add(wake);
+      const locals = refs.flatMap((r) => this.local(r.topic, r.partition) ?? []);
+      for (const p of locals) p.appendListeners.add(wake);
+      // Partitions led elsewhere send no news of appends: look again soon.
+      const poll = locals.length < refs.length ? setTimeout(wake, REMOTE_POLL_MS) : null;
       return () => {
-        for (const p of parts) p.appendListeners.delete(wake);
+        if (poll) clearTimeout(poll);
+        for (const p of locals) p.appendListeners.delete(wake);
       };
     },
   };
@@ -93,7 +128,17 @@ export class GroupCoordinator {
   existing(name: string): Promise<Group> {
     const g = this.groups.get(name);
     if (!g) return Promise.reject(new RpcError(RpcCode.group, `no group ${JSON.stringify(name)} on this node; join first`));
+    if (!this.coordinates(name)) {
+      // Leadership of the group's offsets partition moved: the new leader coordinates it now.
+      this.groups.delete(name);
+      return Promise.reject(new RpcError(RpcCode.notLeader, `this node no longer coordinates group ${name}`));
+    }
     return g;
+  }
+
+  /** Whether this node leads the offsets partition of the group (and so coordinates it). */
+  private coordinates(group: string): boolean {
+    return this.local(OFFSETS_TOPIC, this.offsetsPartitionFor(group)) !== null;
   }
 
   async leave(name: string, member: string): Promise<void> {
@@ -109,6 +154,7 @@ export class GroupCoordinator {
   }
 
   private group(name: string, opts: GroupOptions): Promise<Group> {
+    if (this.groups.has(name) && !this.coordinates(name)) this.groups.delete(name);
     let g = this.groups.get(name);
     if (!g) {
       g = this.loadCommitted(name).then((committed) => new Group(name, opts, this.source, this.clock, committed));
@@ -119,11 +165,14 @@ export class GroupCoordinator {
   }
 
   private offsetsPartitionFor(group: string): number {
-    return crc32c(Buffer.from(group)) % this.offsetsPartitions;
+    return crc32c(Buffer.from(group)) % (this.broker.topics.get(OFFSETS_TOPIC)?.partitions ?? this.offsetsPartitions);
   }
 
-  private async offsetsPartition(group: string) {
-    await this.broker.createTopic({ name: OFFSETS_TOPIC, partitions: this.offsetsPartitions, compact: true }, true);
+  private async offsetsPartition(group: string): Promise<Partition> {
+    if (!this.broker.topics.has(OFFSETS_TOPIC)) {
+      const replicas = Math.min(this.broker.opts.defaults.replicas, this.broker.opts.liveNodes().length);
+      await this.broker.createTopic({ name: OFFSETS_TOPIC, partitions: this.offsetsPartitions, replicas, compact: true }, true);
+    }
     return this.broker.leaderPartition(OFFSETS_TOPIC, this.offsetsPartitionFor(group));
   }
 
@@ -169,9 +218,13 @@ export class GroupCoordinator {
     if (this.saving) return;
     this.saving = true;
     try {
-      for (const pending of this.groups.values()) {
+      for (const [name, pending] of this.groups) {
         const g = await pending.catch(() => null);
         if (!g) continue;
+        if (!this.coordinates(name)) {
+          this.groups.delete(name);
+          continue;
+        }
         for (const id of g.expire()) this.log.info('group member expired', { group: g.name, member: id });
         await this.save(g);
       }

@@ -68,7 +68,13 @@ export class Partition {
       (err: unknown) => Promise.reject(storageError(this, err)),
     );
     if (req.durability !== 'replicated' || this.replicated === null) return durable;
-    return durable.then(() => this.waitForHighWatermark(last)).then(() => base);
+    return durable
+      .then(() => this.waitForHighWatermark(last))
+      .then(() => {
+        // The ISR may have shrunk while waiting: the write is committed, but on fewer copies than asked.
+        if (!this.enoughReplicas()) throw new RpcError(RpcCode.tryLater, `${this.topic}/${this.index}: written, but the in-sync replicas fell below the minimum before it was replicated`);
+        return base;
+      });
   }
 
   /** After frames were appended (by a produce, or by a follower copying its leader). */

@@ -9,19 +9,21 @@ import {
   decodeListOffsets,
   decodeOffsetLists,
   decodeProduce,
+  decodeReplicaFetch,
   encodeChunks,
   encodeFetchReply,
   encodeJson,
   encodeProduceReply,
 } from './protocol.js';
 import type { TopicRequest } from './topic-config.js';
+import type { Replication } from './replication.js';
 import { BufferWriter } from '../core/bytes.js';
 
 const MAX_FETCH_BYTES = 16 * 1024 * 1024;
 const MAX_WAIT_MS = 60_000;
 
 /** The log service's RPC methods (docs/log.md, "Protocol"). */
-export function logMethods(broker: Broker, groups: GroupCoordinator): Map<number, RpcMethod> {
+export function logMethods(broker: Broker, groups: GroupCoordinator, replication: Replication): Map<number, RpcMethod> {
   const m = new Map<number, RpcMethod>();
 
   m.set(LogMethod.metadata, (payload) => {
@@ -88,6 +90,12 @@ export function logMethods(broker: Broker, groups: GroupCoordinator): Map<number
     const req = decodeJson<{ group: string; member: string }>(payload, 'heartbeat');
     const g = await groups.existing(req.group);
     return encodeJson({ generation: g.generation, assignment: g.assignment(req.member) });
+  });
+
+  m.set(LogMethod.replicaFetch, async (payload) => {
+    const req = decodeReplicaFetch(payload);
+    req.maxBytes = Math.min(req.maxBytes, MAX_FETCH_BYTES);
+    return encodeFetchReply(await replication.replicaFetch(req));
   });
 
   return m;

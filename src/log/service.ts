@@ -9,6 +9,7 @@ import { joinCluster, openMetadataStore, type Membership, type MetadataStore } f
 import { RpcServer } from '../net/rpc-server.js';
 import { Broker, type NodeAddress } from './broker.js';
 import { GroupCoordinator } from './group-coordinator.js';
+import { Replication } from './replication.js';
 import { logMethods } from './rpc-methods.js';
 import { startLogHttp, type LogHttp } from './http.js';
 import type { TopicDefaults } from './topic-config.js';
@@ -30,6 +31,10 @@ export interface LogSettings {
   offsetsPartitions: number;
   /** A node counts as gone this long after it stops renewing its membership. */
   sessionTtlMs: number;
+  /** A follower not caught up for this long leaves the in-sync replicas. */
+  replicaLagMs: number;
+  /** Replicated writes need this many in-sync copies (at most the topic's replicas). */
+  minInsync: number;
 }
 
 export interface LogService {
@@ -64,15 +69,50 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
 
     let http: LogHttp | null = null;
     const self: NodeAddress = { id: nodeId, host: settings.host, port };
-    const membership: Membership<NodeAddress> = await joinWhenFree(store, self, settings.sessionTtlMs, log);
-    closers.push(() => membership.leave());
+    let membership: Membership<NodeAddress> = await joinWhenFree(store, self, settings.sessionTtlMs, log);
+    let closing = false;
+    closers.push(async () => {
+      closing = true;
+      await membership.leave();
+    });
     const liveNodes = () => [...membership.members().values()];
 
     broker = await Broker.open({ node: self, dataDir: dir, store, clock, log, defaults: settings.defaults, autoCreateTopics: settings.autoCreateTopics, liveNodes });
     closers.push(() => broker!.close());
-    groups = new GroupCoordinator(broker, clock, log, settings.offsetsPartitions);
+    const replication = new Replication(broker, store, membership.lease, () => membership.members(), clock, log, {
+      lagTimeMs: settings.replicaLagMs,
+      minInsync: settings.minInsync,
+    });
+    const onMembers = () => replication.membersChanged();
+    membership.on('change', onMembers);
+    // A node whose lease ran out (a long pause, the store unreachable) is gone for the others:
+    // it has stepped down everywhere; it joins again under a new lease and takes part anew.
+    const rejoinWhenLost = (m: Membership<NodeAddress>) =>
+      void m.lost.then(async () => {
+        if (closing) return;
+        log.error('membership lease lost: this node counts as gone; joining again');
+        m.off('change', onMembers);
+        await m.leave().catch(() => {});
+        for (;;) {
+          try {
+            membership = await joinWhenFree(store, self, settings.sessionTtlMs, log);
+            break;
+          } catch (err) {
+            if (closing) return;
+            log.warn('joining again failed; retrying', { err: String((err as Error).message ?? err) });
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
+        membership.on('change', onMembers);
+        replication.setLease(membership.lease);
+        rejoinWhenLost(membership);
+      });
+    rejoinWhenLost(membership);
+    await replication.start();
+    closers.push(() => replication.close());
+    groups = new GroupCoordinator(broker, clock, log, settings.offsetsPartitions, replication.peers);
     closers.push(() => groups!.close());
-    for (const [k, v] of logMethods(broker, groups)) methods.set(k, v);
+    for (const [k, v] of logMethods(broker, groups, replication)) methods.set(k, v);
 
     if (settings.httpPort >= 0) {
       http = await startLogHttp({ host: settings.host, port: settings.httpPort, broker, groups, log });

@@ -18,6 +18,8 @@ export function logSettings(dataDir: string, over: Partial<LogSettings> = {}): L
     maxConnections: 1000,
     offsetsPartitions: 2,
     sessionTtlMs: 5000,
+    replicaLagMs: 10_000,
+    minInsync: 2,
     defaults: { partitions: 1, replicas: 1, retentionMs: 0, retentionBytes: 0, segmentBytes: 1 << 20, tombstoneRetentionMs: 60_000 },
     ...over,
   };
