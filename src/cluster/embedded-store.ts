@@ -66,7 +66,6 @@ class EmbeddedStore implements MetadataStore {
   private compactedRevision: number;
   private durableRevision: number;
   private writing: Promise<void> | null = null;
-  private failure: Error | null = null;
   private closed = false;
   /** Closed and flushed: nothing is written any more. */
   private released = false;
@@ -188,10 +187,9 @@ class EmbeddedStore implements MetadataStore {
     releaseLock(path.dirname(this.lockPath), this.lockPath);
   }
 
-  /** Refuse work on a closed or failed store; expire the leases whose time has passed. */
+  /** Refuse work on a closed store; expire the leases whose time has passed. */
   private beginOperation(): void {
     if (this.closed) throw new MetadataStoreError(`embedded metadata store at ${this.file.dir} is closed`);
-    if (this.failure) throw this.failure;
     this.expireDueLeases();
   }
 
@@ -204,7 +202,7 @@ class EmbeddedStore implements MetadataStore {
     if (this.closed) return;
     this.expireDueLeases();
     if (!lease.isLost) lease.renewedAt = this.clock.nowMs();
-    this.persist().catch(() => {}); // expiries write too; a failure is kept in `failure` for the next caller
+    this.persist().catch(() => {}); // expiries write too; a failed write is retried by the next change
   }
 
   private liveLease(lease: Lease | undefined, operation: string): EmbeddedLease | undefined {
@@ -252,7 +250,6 @@ class EmbeddedStore implements MetadataStore {
   private async persist(): Promise<void> {
     const target = this.revision;
     while (this.durableRevision < target && !this.released) {
-      if (this.failure) throw this.failure;
       if (!this.writing) {
         const revision = this.revision;
         const text = this.file.serialize(revision, this.entries);
@@ -262,8 +259,9 @@ class EmbeddedStore implements MetadataStore {
             this.durableRevision = revision;
           })
           .catch((err: Error) => {
-            this.failure = new MetadataStoreError(`embedded metadata store at ${this.file.dir} stopped: ${err.message}`, { cause: err });
-            throw this.failure;
+            // The change stays in memory and goes to disk with the next write that succeeds
+            // (e.g. once space is freed): like a timed-out etcd write, it may or may not last.
+            throw new MetadataStoreError(`embedded metadata store at ${this.file.dir} could not write its snapshot: ${err.message}`, { cause: err });
           })
           .finally(() => {
             this.writing = null;

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import type { MetadataStore, Watcher } from '../cluster/metadata-store.js';
+import { MetadataStoreError, type MetadataStore, type Watcher } from '../cluster/metadata-store.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { PartitionLog } from '../storage/partition-log.js';
 import { compact } from '../storage/compaction.js';
@@ -97,7 +97,7 @@ export class Broker {
     if (existing) return this.sameTopic(existing, req);
     const nodes = this.opts.liveNodes().map((n) => n.id);
     const cfg: TopicConfig = { ...resolved, assignment: assignReplicas(resolved.partitions, resolved.replicas, nodes) };
-    const created = await this.opts.store.putIf(TOPICS_PREFIX + cfg.name, JSON.stringify(cfg), 0);
+    const created = await storeCall(() => this.opts.store.putIf(TOPICS_PREFIX + cfg.name, JSON.stringify(cfg), 0));
     if (!created) {
       const raced = await this.readTopic(cfg.name);
       if (raced) return this.sameTopic(raced, req);
@@ -116,12 +116,12 @@ export class Broker {
   }
 
   private async readTopic(name: string): Promise<TopicConfig | null> {
-    const kv = await this.opts.store.get(TOPICS_PREFIX + name);
+    const kv = await storeCall(() => this.opts.store.get(TOPICS_PREFIX + name));
     return kv ? (JSON.parse(kv.value.toString()) as TopicConfig) : null;
   }
 
   async deleteTopic(name: string): Promise<boolean> {
-    const deleted = await this.opts.store.delete(TOPICS_PREFIX + name);
+    const deleted = await storeCall(() => this.opts.store.delete(TOPICS_PREFIX + name));
     this.topicDeleted(name);
     return deleted;
   }
@@ -253,5 +253,16 @@ export class Broker {
     await this.watcher?.close();
     for (const p of this.partitions.values()) p.close();
     this.partitions.clear();
+  }
+}
+
+/** Metadata store failures reach clients as errors to retry later (or as disk full). */
+async function storeCall<T>(op: () => Promise<T>): Promise<T> {
+  try {
+    return await op();
+  } catch (err) {
+    if (!(err instanceof MetadataStoreError)) throw err;
+    const full = /ENOSPC/.test(err.message);
+    throw new RpcError(full ? RpcCode.storage : RpcCode.tryLater, full ? `metadata store: disk full (${err.message})` : `metadata store: ${err.message}`);
   }
 }

@@ -249,9 +249,11 @@ export function decodeReplicaFetch(payload: Buffer): ReplicaFetchRequest {
 
 // ---- JSON control messages ----
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
 export function decodeJson<T>(payload: Buffer, what: string): T {
   try {
-    const v = JSON.parse(payload.toString('utf8')) as unknown;
+    const v = JSON.parse(strictUtf8.decode(payload)) as unknown;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not an object');
     return v as T;
   } catch (err) {

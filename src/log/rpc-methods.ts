@@ -42,12 +42,12 @@ export function logMethods(broker: Broker, groups: GroupCoordinator, replication
   // Decoding and the append happen before the first await, so appends keep arrival order.
   m.set(LogMethod.produce, (payload) => broker.produce(decodeProduce(payload)).then(encodeProduceReply));
 
-  m.set(LogMethod.fetch, async (payload) => {
+  m.set(LogMethod.fetch, withReplyBytes(async (payload) => {
     const req = decodeFetch(payload);
     req.maxBytes = Math.min(req.maxBytes, MAX_FETCH_BYTES);
     req.maxWaitMs = Math.min(req.maxWaitMs, MAX_WAIT_MS);
     return encodeFetchReply(await broker.fetch(req));
-  });
+  }, (payload) => decodeFetch(payload).maxBytes));
 
   m.set(LogMethod.listOffsets, (payload) => {
     const req = decodeListOffsets(payload);
@@ -62,11 +62,11 @@ export function logMethods(broker: Broker, groups: GroupCoordinator, replication
     return encodeJson({ member, generation: group.generation, assignment: group.assignment(member) });
   });
 
-  m.set(LogMethod.groupFetch, async (payload) => {
+  m.set(LogMethod.groupFetch, withReplyBytes(async (payload) => {
     const req = decodeGroupFetch(payload);
     const chunks = await groups.fetch(req.group, req.member, req.maxRecords, Math.min(req.maxBytes, MAX_FETCH_BYTES), Math.min(req.maxWaitMs, MAX_WAIT_MS));
     return encodeChunks(chunks);
-  });
+  }, (payload) => decodeGroupFetch(payload).maxBytes));
 
   m.set(LogMethod.groupAck, async (payload) => {
     const req = decodeOffsetLists(payload);
@@ -92,12 +92,18 @@ export function logMethods(broker: Broker, groups: GroupCoordinator, replication
     return encodeJson({ generation: g.generation, assignment: g.assignment(req.member) });
   });
 
-  m.set(LogMethod.replicaFetch, async (payload) => {
+  m.set(LogMethod.replicaFetch, withReplyBytes(async (payload) => {
     const req = decodeReplicaFetch(payload);
     req.maxBytes = Math.min(req.maxBytes, MAX_FETCH_BYTES);
     return encodeFetchReply(await replication.replicaFetch(req));
-  });
+  }, (payload) => decodeReplicaFetch(payload).maxBytes));
 
   return m;
 }
 
+
+/** A fetch-like method reserves its reply's size while it runs (the RPC server's memory bound). */
+function withReplyBytes(method: RpcMethod, maxBytes: (payload: Buffer) => number): RpcMethod {
+  method.replyBytes = (payload) => Math.min(maxBytes(payload), MAX_FETCH_BYTES) + 1024;
+  return method;
+}

@@ -85,39 +85,65 @@ export class FrameError extends Error {
 
 /**
  * Cuts a byte stream into frames. Chunks may be reused by the caller after `push` returns, so
- * every payload handed out is a copy (one per frame, frames being batches).
+ * every payload handed out is a copy (one per frame, frames being batches). The bytes of a frame
+ * still arriving are kept as a list of chunks and joined once it is whole, so a large frame
+ * costs its size, not its size times the number of reads.
  */
 export class FrameDecoder {
-  private pending: Buffer | null = null;
+  private chunks: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the frame being gathered needs in all (0: its length is not known yet). */
+  private need = 0;
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Bytes buffered waiting for the rest of a frame. */
   get buffered(): number {
-    return this.pending?.length ?? 0;
+    return this.pendingBytes;
   }
 
   /** Feed bytes; calls onFrame for each whole frame. Throws FrameError on a malformed stream. */
   push(chunk: Buffer, onFrame: (f: Frame) => void): void {
-    let buf = chunk;
-    if (this.pending) {
-      buf = Buffer.concat([this.pending, chunk]);
-      this.pending = null;
+    if (this.pendingBytes > 0) {
+      this.chunks.push(Buffer.from(chunk));
+      this.pendingBytes += chunk.length;
+      if (this.need === 0 && this.pendingBytes >= 4) this.need = this.frameLength(this.joined(), 0) + 4;
+      if (this.need === 0 || this.pendingBytes < this.need) return;
+      chunk = this.joined();
+      this.chunks = [];
+      this.pendingBytes = 0;
+      this.need = 0;
     }
     let pos = 0;
-    while (buf.length - pos >= 4) {
-      const length = buf.readUInt32LE(pos);
-      if (length < FRAME_HEADER_BYTES - 4 || length > this.maxFrameBytes - 4) {
-        throw new FrameError(`frame length ${length} outside 8..${this.maxFrameBytes - 4}`);
+    while (chunk.length - pos >= 4) {
+      const length = this.frameLength(chunk, pos);
+      if (chunk.length - pos < 4 + length) {
+        this.need = 4 + length;
+        break;
       }
-      if (buf.length - pos < 4 + length) break;
-      const kind = buf[pos + 4];
-      if (kind > FrameKind.event || buf[pos + 5] !== 0) throw new FrameError(`bad frame kind ${kind} or flags ${buf[pos + 5]}`);
-      const payload = Buffer.from(buf.subarray(pos + FRAME_HEADER_BYTES, pos + 4 + length));
-      const frame = { kind, method: buf.readUInt16LE(pos + 6), id: buf.readUInt32LE(pos + 8), payload };
+      const kind = chunk[pos + 4];
+      if (kind > FrameKind.event || chunk[pos + 5] !== 0) throw new FrameError(`bad frame kind ${kind} or flags ${chunk[pos + 5]}`);
+      const payload = Buffer.from(chunk.subarray(pos + FRAME_HEADER_BYTES, pos + 4 + length));
+      const frame = { kind, method: chunk.readUInt16LE(pos + 6), id: chunk.readUInt32LE(pos + 8), payload };
       pos += 4 + length;
       onFrame(frame);
     }
-    if (pos < buf.length) this.pending = Buffer.from(buf.subarray(pos));
+    if (pos < chunk.length) {
+      this.chunks = [Buffer.from(chunk.subarray(pos))];
+      this.pendingBytes = chunk.length - pos;
+    }
+  }
+
+  private joined(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.pendingBytes)];
+    return this.chunks[0];
+  }
+
+  private frameLength(buf: Buffer, pos: number): number {
+    const length = buf.readUInt32LE(pos);
+    if (length < FRAME_HEADER_BYTES - 4 || length > this.maxFrameBytes - 4) {
+      throw new FrameError(`frame length ${length} outside 8..${this.maxFrameBytes - 4}`);
+    }
+    return length;
   }
 }

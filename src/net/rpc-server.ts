@@ -1,7 +1,7 @@
 import { DecodeError } from '../core/bytes.js';
 import type { Logger } from '../core/log.js';
 import { TcpService, type Connection } from './tcp-server.js';
-import { DEFAULT_MAX_FRAME_BYTES, FrameDecoder, FrameError, FrameKind, RpcCode, RpcError, errorPayload, frameHeader, type Frame } from './rpc-frame.js';
+import { DEFAULT_MAX_FRAME_BYTES, FRAME_HEADER_BYTES, FrameDecoder, FrameError, FrameKind, RpcCode, RpcError, errorPayload, frameHeader, type Frame } from './rpc-frame.js';
 
 export type RpcReply = Buffer | Buffer[] | void;
 
@@ -16,7 +16,10 @@ export interface RpcConnection {
   readonly closed: boolean;
 }
 
-export type RpcMethod = (payload: Buffer, conn: RpcConnection) => RpcReply | Promise<RpcReply>;
+export type RpcMethod = ((payload: Buffer, conn: RpcConnection) => RpcReply | Promise<RpcReply>) & {
+  /** The most reply bytes this request may produce (e.g. a fetch's max bytes): reserved while it runs. */
+  replyBytes?: (payload: Buffer) => number;
+};
 
 export interface RpcServerOptions {
   name: string;
@@ -27,6 +30,8 @@ export interface RpcServerOptions {
   maxFrameBytes?: number;
   /** Requests one connection may have unanswered before its socket stops being read. */
   maxInFlight?: number;
+  /** Reply bytes queued for one connection (unsent) past which its requests wait. */
+  maxQueuedReplyBytes?: number;
   methods: Map<number, RpcMethod>;
 }
 
@@ -63,21 +68,40 @@ export class RpcServer {
   private handler(conn: Connection) {
     const { methods, log } = this.opts;
     const maxInFlight = this.opts.maxInFlight ?? 1024;
+    const maxQueuedReplyBytes = this.opts.maxQueuedReplyBytes ?? 8 * 1024 * 1024;
     const decoder = new FrameDecoder(this.opts.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const closeCallbacks: Array<() => void> = [];
     let out: Buffer[] = [];
+    let outBytes = 0;
     let flushScheduled = false;
     let inFlight = 0;
-    let paused = false;
+    /** Reply bytes reserved by running requests that declare a bound (fetches). */
+    let reserved = 0;
     let broken = false;
+    /** Frames read but not yet run, held while replies wait to be sent or too many run. */
+    const backlog: Frame[] = [];
     const socket = conn.socket;
 
+    const busy = () => inFlight >= maxInFlight || reserved + outBytes + socket.writableLength > maxQueuedReplyBytes;
+    /** Nothing running and nothing waiting to be sent: a request runs even if its reservation alone is over the limit. */
+    const idle = () => inFlight === 0 && outBytes + socket.writableLength === 0;
+    /** Run held frames while there is room, and read from the socket only when nothing is held. */
+    const flow = () => {
+      while (backlog.length > 0 && (!busy() || idle()) && !broken) run(backlog.shift()!);
+      if (backlog.length > 0 || busy()) socket.pause();
+      else if (!socket.writableNeedDrain) socket.resume();
+    };
     const flush = () => {
       flushScheduled = false;
       if (out.length === 0 || socket.destroyed) return;
       const batch = out;
       out = [];
-      conn.write(batch.length === 1 ? batch[0] : Buffer.concat(batch));
+      outBytes = 0;
+      // One writev for the tick's replies, without copying them together.
+      socket.cork();
+      for (const b of batch) socket.write(b);
+      socket.uncork();
+      flow();
     };
     const send = (kind: number, method: number, id: number, payload: Buffer | Buffer[]) => {
       if (socket.destroyed) return;
@@ -85,6 +109,7 @@ export class RpcServer {
       let bytes = 0;
       for (const p of parts) bytes += p.length;
       out.push(frameHeader(kind, method, id, bytes), ...parts);
+      outBytes += bytes + FRAME_HEADER_BYTES;
       if (!flushScheduled) {
         flushScheduled = true;
         process.nextTick(flush);
@@ -101,30 +126,31 @@ export class RpcServer {
     };
     const refuse = (code: number, message: string, method = 0, id = 0) => {
       broken = true;
+      backlog.length = 0;
       log.warn('rpc: closing connection after a protocol violation', { service: this.opts.name, remote: rpcConn.remote, message });
       send(FrameKind.error, method, id, errorPayload(code, message));
       flush();
       conn.end();
     };
-    const settle = (f: Frame, reply: RpcReply | Promise<RpcReply>) => {
+    const settle = (f: Frame, reply: RpcReply | Promise<RpcReply>, cost: number) => {
       if (!(reply instanceof Promise)) {
         send(FrameKind.reply, f.method, f.id, reply ?? Buffer.alloc(0));
         return;
       }
       inFlight++;
-      if (inFlight >= maxInFlight && !paused) {
-        paused = true;
-        socket.pause();
-      }
+      reserved += cost;
       reply.then(
-        (r) => send(FrameKind.reply, f.method, f.id, r ?? Buffer.alloc(0)),
-        (err: unknown) => fail(f, err),
+        (r) => {
+          reserved -= cost;
+          send(FrameKind.reply, f.method, f.id, r ?? Buffer.alloc(0));
+        },
+        (err: unknown) => {
+          reserved -= cost;
+          fail(f, err);
+        },
       ).finally(() => {
         inFlight--;
-        if (paused && inFlight < maxInFlight / 2) {
-          paused = false;
-          if (!socket.writableNeedDrain) socket.resume();
-        }
+        flow();
       });
     };
     const fail = (f: Frame, err: unknown) => {
@@ -133,18 +159,25 @@ export class RpcServer {
       log.error('rpc method failed', { service: this.opts.name, method: f.method, err: String((err as Error)?.stack ?? err) });
       send(FrameKind.error, f.method, f.id, errorPayload(RpcCode.internal, `internal error: ${(err as Error)?.message ?? String(err)}`));
     };
-    const onFrame = (f: Frame) => {
-      if (broken) return;
-      if (f.kind !== FrameKind.request) return refuse(RpcCode.badFrame, `expected a request frame, got kind ${f.kind}`, f.method, f.id);
+    const run = (f: Frame) => {
       const method = methods.get(f.method);
       if (!method) return send(FrameKind.error, f.method, f.id, errorPayload(RpcCode.unknownMethod, `unknown method ${f.method}`));
       let reply: RpcReply | Promise<RpcReply>;
+      let cost = 0;
       try {
+        cost = method.replyBytes?.(f.payload) ?? 0;
         reply = method(f.payload, rpcConn);
       } catch (err) {
         return fail(f, err);
       }
-      settle(f, reply);
+      settle(f, reply, cost);
+    };
+    const onFrame = (f: Frame) => {
+      if (broken) return;
+      if (f.kind !== FrameKind.request) return refuse(RpcCode.badFrame, `expected a request frame, got kind ${f.kind}`, f.method, f.id);
+      // Something must always be able to run, however large its reservation.
+      if (backlog.length > 0 || (busy() && !idle())) backlog.push(f);
+      else run(f);
     };
     return {
       onData: (chunk: Buffer) => {
@@ -155,6 +188,11 @@ export class RpcServer {
           if (err instanceof FrameError) refuse(RpcCode.badFrame, err.message);
           else throw err;
         }
+        if (backlog.length > 0) socket.pause();
+      },
+      onDrain: () => {
+        flow();
+        return backlog.length === 0 && !busy();
       },
       onClose: () => {
         for (const cb of closeCallbacks) {

@@ -8,8 +8,11 @@ export interface ConnectionHandler {
    * Replies go out with `conn.write`, once per batch.
    */
   onData(chunk: Buffer): void;
-  /** The socket's write buffer drained after `write` returned false; reading resumes after this. */
-  onDrain?(): void;
+  /**
+   * The socket's write buffer drained after `write` returned false; reading resumes after this
+   * unless it returns false (the handler resumes reading itself later).
+   */
+  onDrain?(): boolean | void;
   /** The peer went away or the connection was closed; release what the connection held. */
   onClose(): void;
 }
@@ -116,7 +119,7 @@ export class TcpService {
     };
     const handler = this.opts.createHandler(conn);
     socket.on('drain', () => {
-      handler.onDrain?.();
+      if (handler.onDrain?.() === false) return;
       if (!socket.writableNeedDrain) socket.resume();
     });
     const onData = (chunk: Buffer) => {

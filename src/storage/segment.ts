@@ -134,7 +134,14 @@ export class Segment {
    */
   append(bytes: Buffer): void {
     let written = 0;
-    while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written, this.size + written);
+    try {
+      while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written, this.size + written);
+    } catch (err) {
+      // A partial write (disk full) must not stay: recovery would take its whole frames as
+      // records that were never acknowledged, at offsets the next append reuses.
+      if (written > 0) ftruncateSync(this.fd, this.size);
+      throw err;
+    }
     let pos = 0;
     let last = this.nextOffset - 1;
     while (pos < bytes.length) {

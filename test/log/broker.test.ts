@@ -25,7 +25,7 @@ test('published records come back in order with their offsets, keys and timestam
   // A key always lands on the same partition; offsets per partition count up from 0.
   const byPartition = new Map<number, number[]>();
   for (const [i, a] of acks.entries()) {
-    assert.equal(acks.find((b, j) => j % 7 === i % 7)!.partition, a.partition);
+    assert.equal(acks.find((_, j) => j % 7 === i % 7)!.partition, a.partition);
     byPartition.set(a.partition, [...(byPartition.get(a.partition) ?? []), a.offset]);
   }
   for (const offsets of byPartition.values()) assert.deepEqual(offsets, offsets.map((_, i) => i));

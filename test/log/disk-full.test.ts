@@ -154,8 +154,8 @@ test('disk full: producers get a storage error, nothing acknowledged is lost, pu
   const dir = mounted.dir;
   if (!bindMetadataElsewhere(defer, dir)) return t.skip('mount --bind failed');
 
-  let service: LogService | null = await startLogService(settings(dir), createLogger('silent'), systemClock);
-  defer(() => service?.close());
+  let service: LogService = await startLogService(settings(dir), createLogger('silent'), systemClock);
+  defer(() => service.close());
   let rpc = await RpcClient.connect({ host: '127.0.0.1', port: service.port });
   defer(() => rpc.close());
 
@@ -184,7 +184,7 @@ test('disk full: producers get a storage error, nothing acknowledged is lost, pu
   await service.close();
   service = await startLogService(settings(dir), createLogger('silent'), systemClock);
   rpc = await RpcClient.connect({ host: '127.0.0.1', port: service.port });
-  await t.test('after a restart, exactly the acknowledged records (no refused record reappears)', { todo: 'Segment.append leaves the frames of a refused batch past the end of the file (see report)' }, async () => {
+  await t.test('after a restart, exactly the acknowledged records (no refused record reappears)', async () => {
     assertExactly(await readAll(rpc, 'full'), acked, 'reopened');
   });
   const reopened = await readAll(rpc, 'full');
@@ -233,13 +233,13 @@ test('disk full: producers get a storage error, nothing acknowledged is lost, pu
   );
 });
 
-test('disk full with the metadata store on the same disk: deleting a topic frees space and the service keeps working', { todo: 'the embedded metadata store stops for good after one failed write (see report)' }, async (t) => {
+test('disk full with the metadata store on the same disk: deleting a topic frees space and the service keeps working', async (t) => {
   const defer = cleanups(t);
   const mounted = mountSmallTmpfs(defer);
   if (typeof mounted === 'string') return t.skip(mounted);
   const dir = mounted.dir;
-  let service: LogService | null = await startLogService(settings(dir), createLogger('silent'), systemClock);
-  defer(() => service?.close());
+  const service: LogService = await startLogService(settings(dir), createLogger('silent'), systemClock);
+  defer(() => service.close());
   const rpc = await RpcClient.connect({ host: '127.0.0.1', port: service.port });
   defer(() => rpc.close());
   await rpc.call(LogMethod.createTopic, encodeJson({ name: 'ballast' }), 5000);
@@ -262,5 +262,4 @@ test('disk full with the metadata store on the same disk: deleting a topic frees
   const batch = new ProduceBatch();
   batch.add(Buffer.from('x'), null, 0);
   await rpc.call(LogMethod.produce, encodeProduce('full', 0, 'fsync', batch), 5000);
-  service = null;
 });
