@@ -51,7 +51,7 @@ function partitionRecords(client: LogClient, topic: string, partition: number, o
       const maxWaitMs = opts.maxWaitMs ?? 1000;
       while (!opts.signal?.aborted) {
         const payload = await client.withRetry(
-          async () => (await client.leaderConnection(topic, partition)).call(LogMethod.fetch, encodeFetch({ topic, partition, offset, maxBytes, maxWaitMs })),
+          async () => (await client.leaderConnection(topic, partition)).call(LogMethod.fetch, encodeFetch({ topic, partition, offset, maxBytes, maxWaitMs }), maxWaitMs + 30_000),
           opts.signal,
         );
         const reply = decodeFetchReply(payload);

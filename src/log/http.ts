@@ -44,8 +44,15 @@ const STATUS: Record<number, number> = {
  *   POST /topics/:topic/records               publish the body as one record (?lines=1: one per line)
  *   GET  /topics/:topic/events                server-sent events from a partition (or all of them)
  */
-export async function startLogHttp(opts: { host: string; port: number; broker: Broker; groups: GroupCoordinator; log: Logger }): Promise<LogHttp> {
-  const { broker, log } = opts;
+export async function startLogHttp(opts: {
+  host: string;
+  port: number;
+  /** Filled in once the broker is up (the server listens before, to advertise its port). */
+  deps: { broker: Broker | null; groups: GroupCoordinator | null };
+  log: Logger;
+}): Promise<LogHttp> {
+  const { log } = opts;
+  let broker!: Broker;
   let roundRobin = 0;
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -61,6 +68,8 @@ export async function startLogHttp(opts: { host: string; port: number; broker: B
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!opts.deps.broker) throw new RpcError(RpcCode.tryLater, 'the log service is starting');
+    broker = opts.deps.broker;
     const url = new URL(req.url ?? '/', 'http://localhost');
     let parts: string[];
     try {

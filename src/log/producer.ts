@@ -1,7 +1,7 @@
 import { crc32c } from '../core/crc32c.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import type { LogClient } from './client.js';
-import { LogMethod, ProduceBatch, decodeProduceReply, encodeProduce, type ProduceDurability } from './protocol.js';
+import { LogMethod, ProduceBatch, decodeProduceReply, encodeProduceHead, type ProduceDurability } from './protocol.js';
 
 export interface ProducerOptions {
   /** What an acknowledgement waits for: written (none), fsynced on the leader, or replicated. Default fsync. */
@@ -12,8 +12,10 @@ export interface ProducerOptions {
   maxBatchBytes?: number;
   /** Bytes of records waiting or unacknowledged; past it `publish` waits (backpressure). */
   maxBufferedBytes?: number;
-  /** Requests one partition may have unacknowledged at once. */
+  /** Requests one partition may have unacknowledged at once. With more than one, a retry after a failure can reorder. */
   maxInFlight?: number;
+  /** A request not answered within this long fails (and is retried within the client's retryTimeoutMs). */
+  requestTimeoutMs?: number;
 }
 
 export interface PublishOptions {
@@ -53,6 +55,7 @@ export class Producer {
   private readonly maxBatchBytes: number;
   private readonly maxBufferedBytes: number;
   private readonly maxInFlight: number;
+  private readonly requestTimeoutMs: number;
   private readonly queues = new Map<string, PartitionQueue>();
   private readonly roomWaiters: Array<() => void> = [];
   private readonly sticky = new Map<string, number>();
@@ -70,6 +73,7 @@ export class Producer {
     this.maxBatchBytes = opts.maxBatchBytes ?? 256 * 1024;
     this.maxBufferedBytes = opts.maxBufferedBytes ?? 32 * 1024 * 1024;
     this.maxInFlight = opts.maxInFlight ?? 4;
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 30_000;
   }
 
   /** Bytes published and not yet acknowledged. */
@@ -151,10 +155,17 @@ export class Producer {
 
   private pump(q: PartitionQueue): void {
     while (q.ready.length > 0 && q.inFlight < this.maxInFlight) {
-      const b = q.ready.shift()!;
+      // Batches that queued up while requests were in flight go out together: under load the
+      // requests grow instead of falling further behind.
+      const group = [q.ready.shift()!];
+      let bytes = group[0].batch.bytes;
+      while (q.ready.length > 0 && bytes + q.ready[0].batch.bytes <= this.maxBatchBytes) {
+        bytes += q.ready[0].batch.bytes;
+        group.push(q.ready.shift()!);
+      }
       q.inFlight++;
       this.inFlightTotal++;
-      this.send(b).finally(() => {
+      this.send(group).finally(() => {
         q.inFlight--;
         this.inFlightTotal--;
         this.pump(q);
@@ -168,17 +179,24 @@ export class Producer {
     return true;
   }
 
-  private async send(b: OpenBatch): Promise<void> {
-    const payload = encodeProduce(b.topic, b.partition, this.durability, b.batch);
+  private async send(group: OpenBatch[]): Promise<void> {
+    const { topic, partition } = group[0];
+    let count = 0;
+    let bytes = 0;
+    for (const b of group) {
+      count += b.batch.count;
+      bytes += b.batch.bytes;
+    }
+    const payload = [encodeProduceHead(topic, partition, this.durability, count), ...group.map((b) => b.batch.writer.view())];
     try {
-      const reply = await this.client.withRetry(async () => (await this.client.leaderConnection(b.topic, b.partition)).call(LogMethod.produce, payload));
-      const base = decodeProduceReply(reply);
-      for (let i = 0; i < b.resolvers.length; i++) b.resolvers[i]({ partition: b.partition, offset: base + i });
+      const reply = await this.client.withRetry(async () => (await this.client.leaderConnection(topic, partition)).call(LogMethod.produce, payload, this.requestTimeoutMs));
+      let offset = decodeProduceReply(reply);
+      for (const b of group) for (const resolve of b.resolvers) resolve({ partition, offset: offset++ });
     } catch (err) {
-      for (const reject of b.rejecters) reject(err as Error);
+      for (const b of group) for (const reject of b.rejecters) reject(err as Error);
     } finally {
       // A record takes 16 bytes of framing plus its key and value in the batch: what publish counted.
-      this.release(b.batch.bytes);
+      this.release(bytes);
     }
   }
 

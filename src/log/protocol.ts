@@ -57,9 +57,11 @@ export class ProduceBatch {
   }
 }
 
+export const encodeProduceHead = (topic: string, partition: number, durability: ProduceDurability, count: number): Buffer =>
+  new BufferWriter(64).str(topic).u32(partition).u8(DURABILITY.indexOf(durability)).u32(count).view();
+
 export function encodeProduce(topic: string, partition: number, durability: ProduceDurability, batch: ProduceBatch): Buffer[] {
-  const head = new BufferWriter(64).str(topic).u32(partition).u8(DURABILITY.indexOf(durability)).u32(batch.count).view();
-  return [head, batch.writer.view()];
+  return [encodeProduceHead(topic, partition, durability, batch.count), batch.writer.view()];
 }
 
 export function decodeProduce(payload: Buffer): ProduceRequest {

@@ -67,8 +67,15 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
     const port = await rpc.listen();
     closers.push(() => rpc.close());
 
+    // HTTP listens before the node joins, so its port is part of what the node advertises;
+    // requests before the broker is up are refused with 503.
     let http: LogHttp | null = null;
-    const self: NodeAddress = { id: nodeId, host: settings.host, port };
+    const deps: { broker: Broker | null; groups: GroupCoordinator | null } = { broker: null, groups: null };
+    if (settings.httpPort >= 0) {
+      http = await startLogHttp({ host: settings.host, port: settings.httpPort, deps, log });
+      closers.push(() => http!.close());
+    }
+    const self: NodeAddress = { id: nodeId, host: settings.host, port, ...(http ? { httpPort: http.port } : {}) };
     let membership: Membership<NodeAddress> = await joinWhenFree(store, self, settings.sessionTtlMs, log);
     let closing = false;
     closers.push(async () => {
@@ -113,12 +120,9 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
     groups = new GroupCoordinator(broker, clock, log, settings.offsetsPartitions, replication.peers);
     closers.push(() => groups!.close());
     for (const [k, v] of logMethods(broker, groups, replication)) methods.set(k, v);
+    deps.broker = broker;
+    deps.groups = groups;
 
-    if (settings.httpPort >= 0) {
-      http = await startLogHttp({ host: settings.host, port: settings.httpPort, broker, groups, log });
-      closers.push(() => http!.close());
-      self.httpPort = http.port;
-    }
     log.info('log listening', { host: settings.host, port, httpPort: http?.port ?? null, node: nodeId });
     if (registry) {
       registerGaugeFn(registry, 'strata_log_partitions', 'partitions held by this node', () => broker!.partitions.size);
