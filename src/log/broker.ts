@@ -10,9 +10,11 @@ import { frameOffset, frameTimestamp, frames } from '../storage/record.js';
 import { Partition } from './partition.js';
 import { EARLIEST, LATEST, type FetchReply, type FetchRequest, type ProduceRequest } from './protocol.js';
 import { assignReplicas, resolveTopicRequest, type TopicConfig, type TopicDefaults, type TopicRequest } from './topic-config.js';
-import { matchesPattern } from './subjects.js';
+import { matchesPattern, topicNameProblem } from './subjects.js';
 
 export const TOPICS_PREFIX = 'log/topics/';
+/** The largest record (frame header, key and value). */
+export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 export interface NodeAddress {
   id: string;
@@ -60,6 +62,10 @@ export class Broker {
   /** Called when this node starts holding a partition (the replication layer attaches here). */
   readonly partitionListeners = new Set<(p: Partition, cfg: TopicConfig) => void>();
   readonly topicListeners = new Set<(cfg: TopicConfig) => void>();
+  /** Called when a topic is gone (deleted here or by another node). */
+  readonly topicDeletedListeners = new Set<(cfg: TopicConfig) => void>();
+  /** Run by the node deleting a topic, before it answers (the replication layer removes its keys). */
+  readonly deleteHooks: Array<(cfg: TopicConfig) => Promise<void>> = [];
   leadership: LeadershipView | null = null;
   private watcher: Watcher | null = null;
   private maintenanceTimer: NodeJS.Timeout | null = null;
@@ -121,8 +127,10 @@ export class Broker {
   }
 
   async deleteTopic(name: string): Promise<boolean> {
+    const cfg = this.topics.get(name);
     const deleted = await storeCall(() => this.opts.store.delete(TOPICS_PREFIX + name));
     this.topicDeleted(name);
+    if (cfg) for (const hook of this.deleteHooks) await storeCall(() => hook(cfg));
     return deleted;
   }
 
@@ -150,7 +158,9 @@ export class Broker {
   }
 
   private topicDeleted(name: string): void {
-    if (!this.topics.delete(name)) return;
+    const cfg = this.topics.get(name);
+    if (!cfg || !this.topics.delete(name)) return;
+    for (const l of this.topicDeletedListeners) l(cfg);
     for (const [key, p] of this.partitions) {
       if (p.topic !== name) continue;
       p.close();
@@ -187,8 +197,16 @@ export class Broker {
     return p;
   }
 
+  /** Create the named topics that do not exist, if this broker creates topics on first publish. */
+  async autoCreate(names: string[]): Promise<void> {
+    if (!this.opts.autoCreateTopics) return;
+    for (const name of names) if (!this.topics.has(name) && !name.startsWith('__') && topicNameProblem(name) === null) await this.createTopic({ name });
+  }
+
   async produce(req: ProduceRequest): Promise<number> {
-    if (!this.topics.has(req.topic) && this.opts.autoCreateTopics && !req.topic.startsWith('__')) await this.createTopic({ name: req.topic });
+    // Every record must fit in a fetch reply (and so in one RPC frame) to be read back.
+    if (req.largestFrame > MAX_RECORD_BYTES) throw new RpcError(RpcCode.invalid, `a record of ${req.largestFrame} bytes is larger than the ${MAX_RECORD_BYTES} allowed`);
+    if (!this.topics.has(req.topic)) await this.autoCreate([req.topic]);
     return this.leaderPartition(req.topic, req.partition).produce(req, this.opts.clock.nowMs());
   }
 

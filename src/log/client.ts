@@ -183,9 +183,19 @@ export class LogClient {
     return reply.deleted;
   }
 
+  /**
+   * The topic's partition count. A topic not known yet is looked up, and created by a broker that
+   * creates topics on first publish; if it still does not exist, partition 0 (the publish then
+   * gets the broker's own answer).
+   */
   async partitionsOf(topic: string): Promise<number> {
-    if (!this.topic(topic)) await this.refreshMetadata();
-    // Unknown: partition 0, where a broker creating the topic on first publish puts it.
+    if (!this.topic(topic)) {
+      await this.withRetry(async () => {
+        const rpc = await this.anyConnection();
+        const got = JSON.parse((await rpc.call(LogMethod.metadata, encodeJson({ topics: [topic], create: true }), 10_000)).toString()) as Metadata;
+        if (got.topics.length > 0) await this.refreshMetadata();
+      }).catch(() => {});
+    }
     return this.topic(topic)?.partitions ?? 1;
   }
 

@@ -103,6 +103,7 @@ export class GroupConsumer implements AsyncIterable<GroupRecord> {
       const payload = await this.rpc!.call(
         LogMethod.groupFetch,
         encodeGroupFetch({ group: this.name, member: this.member!, maxRecords: batch, maxBytes: 4 * 1024 * 1024, maxWaitMs: this.opts.maxWaitMs ?? 1000 }),
+        (this.opts.maxWaitMs ?? 1000) + 30_000,
       );
       for (const c of decodeChunks(payload)) {
         let pos = 0;
@@ -118,7 +119,7 @@ export class GroupConsumer implements AsyncIterable<GroupRecord> {
       }
     } catch (err) {
       if (this.closing) return;
-      if (err instanceof RpcError && (err.code === RpcCode.group || err.code === RpcCode.closed || err.code === RpcCode.notLeader)) {
+      if (err instanceof RpcError && (err.code === RpcCode.group || err.code === RpcCode.closed || err.code === RpcCode.notLeader || err.code === RpcCode.timeout)) {
         // Our session ended or the coordinator went away: join again (records we held get redelivered).
         this.member = null;
         this.buffer = [];

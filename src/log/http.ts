@@ -110,7 +110,7 @@ export async function startLogHttp(opts: {
     const partition = partitionParam !== null ? parsePartition(partitionParam, cfg.partitions, topic) : key ? crc32c(key) % cfg.partitions : roundRobin++ % cfg.partitions;
     const batch = new ProduceBatch();
     if (url.searchParams.get('lines') === '1') {
-      for (const line of body.toString('utf8').split('\n')) if (line.length > 0) batch.add(Buffer.from(line), key, 0);
+      for (const line of body.toString('utf8').split(/\r?\n/)) if (line.length > 0) batch.add(Buffer.from(line), key, 0);
     } else batch.add(body, key, 0);
     if (batch.count === 0) throw new RpcError(RpcCode.invalid, 'no records in the body');
     const base = await broker.produce(decodeProduce(Buffer.concat(encodeProduce(topic, partition, durability, batch))));

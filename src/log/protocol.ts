@@ -40,6 +40,8 @@ export interface ProduceRequest {
   records: Buffer;
   /** Bytes the records take as storage frames. */
   frameBytes: number;
+  /** The largest record's frame. */
+  largestFrame: number;
 }
 
 /** Encodes produced records one by one into a growing batch (the producer's side). */
@@ -74,16 +76,19 @@ export function decodeProduce(payload: Buffer): ProduceRequest {
   if (count === 0) throw new DecodeError('a produce request needs at least one record');
   const start = r.pos;
   let frameBytes = 0;
+  let largestFrame = 0;
   for (let i = 0; i < count; i++) {
     r.u64('timestamp');
     const k = r.u32('key length');
     if (k !== NO_LENGTH) r.raw(k, 'key');
     const v = r.u32('value length');
     if (v !== NO_LENGTH) r.raw(v, 'value');
-    frameBytes += FRAME_HEADER + (k === NO_LENGTH ? 0 : k) + (v === NO_LENGTH ? 0 : v);
+    const size = FRAME_HEADER + (k === NO_LENGTH ? 0 : k) + (v === NO_LENGTH ? 0 : v);
+    frameBytes += size;
+    if (size > largestFrame) largestFrame = size;
   }
   r.done('records');
-  return { topic, partition, durability: DURABILITY[d], count, records: payload.subarray(start), frameBytes };
+  return { topic, partition, durability: DURABILITY[d], count, records: payload.subarray(start), frameBytes, largestFrame };
 }
 
 export const encodeProduceReply = (baseOffset: number): Buffer => new BufferWriter(8).u64(baseOffset).view();

@@ -54,6 +54,9 @@ export class Replica {
   ) {
     this.epochs = new EpochCache(partition.log.dir);
     partition.role = 'follower';
+    // What this copy holds past its start is not known to be committed until the ISR says so:
+    // a restarted replica shows nothing new to consumers until its leader's high watermark does.
+    partition.highWatermark = partition.log.startOffset;
     partition.replicated = () => this.updateHighWatermark();
     partition.enoughReplicas = () => partition.role === 'leader' && this.isr.length >= Math.min(ctx.opts.minInsync, cfg.replicas);
   }
@@ -231,7 +234,8 @@ export class Replica {
     if (req.offset >= p.endOffset && req.maxWaitMs > 0) await this.waitForAppend(Math.min(req.maxWaitMs, FETCH_WAIT_MS));
     if (p.role !== 'leader') throw new RpcError(RpcCode.notLeader, `${p.topic}/${p.index}: leadership moved`);
     const got = req.offset < p.endOffset ? p.log.read(req.offset, req.maxBytes) : { bytes: Buffer.alloc(0), next: req.offset };
-    this.sentEnd.set(req.follower, got.next);
+    // Caught up next time if the follower then fetches from where the leader's log ends now.
+    this.sentEnd.set(req.follower, p.endOffset);
     return { highWatermark: p.highWatermark, startOffset: p.log.startOffset, next: got.next, frames: got.bytes };
   }
 

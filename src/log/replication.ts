@@ -80,6 +80,13 @@ export class Replication implements LeadershipView {
     }
     this.broker.leadership = this;
     this.broker.partitionListeners.add((p, cfg) => this.attach(p, cfg));
+    this.broker.topicDeletedListeners.add((cfg) => this.detach(cfg));
+    this.broker.deleteHooks.push(async (cfg) => {
+      for (let p = 0; p < cfg.partitions; p++) {
+        await this.store.delete(`${LEADERS_PREFIX}${cfg.name}/${p}`);
+        await this.store.delete(`${STATE_PREFIX}${cfg.name}/${p}`);
+      }
+    });
     for (const p of this.broker.partitions.values()) this.attach(p, this.broker.topicConfig(p.topic));
   }
 
@@ -106,6 +113,15 @@ export class Replication implements LeadershipView {
     const replica = new Replica(p, cfg, this.context(key));
     this.replicas.set(key, replica);
     replica.changed();
+  }
+
+  /** A deleted topic: its replicas stop, so a topic created later under the name starts afresh. */
+  private detach(cfg: TopicConfig): void {
+    for (let p = 0; p < cfg.partitions; p++) {
+      const key = `${cfg.name}/${p}`;
+      this.replicas.get(key)?.stop();
+      this.replicas.delete(key);
+    }
   }
 
   private context(key: string): ReplicaContext {

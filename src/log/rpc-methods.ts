@@ -26,9 +26,12 @@ const MAX_WAIT_MS = 60_000;
 export function logMethods(broker: Broker, groups: GroupCoordinator, replication: Replication): Map<number, RpcMethod> {
   const m = new Map<number, RpcMethod>();
 
-  m.set(LogMethod.metadata, (payload) => {
-    const req = payload.length ? decodeJson<{ topics?: string[] }>(payload, 'metadata request') : {};
-    return encodeJson(broker.metadata(Array.isArray(req.topics) ? req.topics : undefined));
+  m.set(LogMethod.metadata, async (payload) => {
+    const req = payload.length ? decodeJson<{ topics?: unknown; create?: unknown }>(payload, 'metadata request') : {};
+    const topics = Array.isArray(req.topics) ? req.topics.filter((t): t is string => typeof t === 'string') : undefined;
+    // A producer about to publish to a topic it does not know: created here where the broker would on first publish.
+    if (req.create === true && topics) await broker.autoCreate(topics);
+    return encodeJson(broker.metadata(topics));
   });
 
   m.set(LogMethod.createTopic, async (payload) => encodeJson(await broker.createTopic(decodeJson<TopicRequest>(payload, 'create topic request'))));
