@@ -81,11 +81,21 @@ export class Producer {
     return this.buffered;
   }
 
-  async publish(topic: string, value: Buffer | string | null, opts: PublishOptions = {}): Promise<PublishResult> {
-    if (this.closed) throw new RpcError(RpcCode.closed, 'producer closed');
+  publish(topic: string, value: Buffer | string | null, opts: PublishOptions = {}): Promise<PublishResult> {
+    if (this.closed) return Promise.reject(new RpcError(RpcCode.closed, 'producer closed'));
     const v = typeof value === 'string' ? Buffer.from(value) : value;
     const k = typeof opts.key === 'string' ? Buffer.from(opts.key) : (opts.key ?? null);
     const size = 16 + (v?.length ?? 0) + (k?.length ?? 0);
+    // The common case runs without awaiting anything: room in the buffer, the topic known.
+    const partitions = this.client.topic(topic)?.partitions;
+    const full = this.buffered > 0 && this.buffered + size > this.maxBufferedBytes;
+    if (full || (opts.partition === undefined && partitions === undefined)) return this.publishWhenReady(topic, v, k, size, opts);
+    this.buffered += size;
+    return this.enqueue(topic, opts.partition ?? this.pickPartition(topic, k, partitions!), v, k, opts.timestamp ?? 0);
+  }
+
+  /** Wait for room in the buffer and learn the topic's partitions, then enqueue. */
+  private async publishWhenReady(topic: string, v: Buffer | null, k: Buffer | null, size: number, opts: PublishOptions): Promise<PublishResult> {
     while (this.buffered > 0 && this.buffered + size > this.maxBufferedBytes) {
       await new Promise<void>((r) => this.roomWaiters.push(r));
       if (this.closed) throw new RpcError(RpcCode.closed, 'producer closed');
@@ -93,15 +103,19 @@ export class Producer {
     this.buffered += size;
     let partition: number;
     try {
-      partition = opts.partition ?? (await this.choosePartition(topic, k));
+      partition = opts.partition ?? this.pickPartition(topic, k, await this.client.partitionsOf(topic));
     } catch (err) {
       this.release(size);
       throw err;
     }
+    return this.enqueue(topic, partition, v, k, opts.timestamp ?? 0);
+  }
+
+  private enqueue(topic: string, partition: number, v: Buffer | null, k: Buffer | null, timestamp: number): Promise<PublishResult> {
     const q = this.queue(topic, partition);
     if (!q.open) q.open = { topic, partition, batch: new ProduceBatch(), resolvers: [], rejecters: [], timer: null };
     const open = q.open;
-    open.batch.add(v, k, opts.timestamp ?? 0);
+    open.batch.add(v, k, timestamp);
     const result = new Promise<PublishResult>((resolve, reject) => {
       open.resolvers.push(resolve);
       open.rejecters.push(reject);
@@ -113,8 +127,7 @@ export class Producer {
     return result;
   }
 
-  private async choosePartition(topic: string, key: Buffer | null): Promise<number> {
-    const n = await this.client.partitionsOf(topic);
+  private pickPartition(topic: string, key: Buffer | null, n: number): number {
     if (key) return crc32c(key) % n;
     // Sticky: fill one partition's batch; the next batch goes to the next partition (bigger
     // batches than record-by-record round robin). `seal` moves it on.
