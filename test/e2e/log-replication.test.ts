@@ -41,19 +41,23 @@ test('three brokers and etcd: the leader is killed under load, nothing acknowled
   await Promise.all(['n1', 'n2', 'n3'].map(start));
   const brokers = [...ports.values()].map((port) => ({ host: '127.0.0.1', port }));
   const client = await LogClient.connect({ brokers, retryTimeoutMs: 20_000 });
-  t.after(() => client.close());
+  let producing = true;
+  t.after(() => {
+    producing = false; // also when the test fails early: the load loop must end
+    return client.close();
+  });
   await client.createTopic('orders', { partitions: PARTITIONS, replicas: 3 });
 
   // Load: producers with replicated acks, and a consumer group acknowledging what it gets.
   const acked = new Map<string, { partition: number; offset: number }>();
   const failed: string[] = [];
-  let producing = true;
   const producer = client.producer({ durability: 'replicated', lingerMs: 1 });
   const load = (async () => {
     for (let n = 0; producing; n++) {
       const ids = Array.from({ length: 20 }, (_, j) => `m${n}-${j}`);
       const results = await Promise.allSettled(ids.map((id) => producer.publish('orders', id, { key: id })));
       results.forEach((r, j) => (r.status === 'fulfilled' ? acked.set(ids[j], r.value) : failed.push(ids[j])));
+      if (results.every((r) => r.status === 'rejected')) await new Promise((r) => setTimeout(r, 50));
     }
   })();
   const seen = new Map<string, number>();
