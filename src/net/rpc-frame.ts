@@ -85,58 +85,76 @@ export class FrameError extends Error {
 
 /**
  * Cuts a byte stream into frames. Chunks may be reused by the caller after `push` returns, so
- * every payload handed out is a copy (one per frame, frames being batches). The bytes of a frame
- * still arriving are kept as a list of chunks and joined once it is whole, so a large frame
- * costs its size, not its size times the number of reads.
+ * every payload handed out is a copy (one per frame, frames being batches). A frame that spans
+ * reads is gathered into one buffer of its size as soon as its length is known, and its payload
+ * is handed out as a view of that buffer: each byte is copied once, whatever the number of reads.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private pendingBytes = 0;
-  /** Bytes the frame being gathered needs in all (0: its length is not known yet). */
-  private need = 0;
+  /** Bytes of the next frame's length field, when fewer than 4 have arrived. */
+  private head: Buffer | null = null;
+  /** The frame being gathered (its whole length known) and how much of it has arrived. */
+  private frame: Buffer | null = null;
+  private filled = 0;
 
   constructor(private readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Bytes buffered waiting for the rest of a frame. */
   get buffered(): number {
-    return this.pendingBytes;
+    return this.frame ? this.filled : (this.head?.length ?? 0);
   }
 
   /** Feed bytes; calls onFrame for each whole frame. Throws FrameError on a malformed stream. */
   push(chunk: Buffer, onFrame: (f: Frame) => void): void {
-    if (this.pendingBytes > 0) {
-      this.chunks.push(Buffer.from(chunk));
-      this.pendingBytes += chunk.length;
-      if (this.need === 0 && this.pendingBytes >= 4) this.need = this.frameLength(this.joined(), 0) + 4;
-      if (this.need === 0 || this.pendingBytes < this.need) return;
-      chunk = this.joined();
-      this.chunks = [];
-      this.pendingBytes = 0;
-      this.need = 0;
-    }
     let pos = 0;
+    if (this.head) {
+      // Complete the length field first.
+      const take = Math.min(4 - this.head.length, chunk.length);
+      this.head = Buffer.concat([this.head, chunk.subarray(0, take)]);
+      pos = take;
+      if (this.head.length < 4) return;
+      this.startFrame(this.head, 0);
+      this.head = null;
+    }
+    if (this.frame) {
+      const take = Math.min(this.frame.length - this.filled, chunk.length - pos);
+      chunk.copy(this.frame, this.filled, pos, pos + take);
+      this.filled += take;
+      pos += take;
+      if (this.filled < this.frame.length) return;
+      const whole = this.frame;
+      this.frame = null;
+      this.emit(whole, 0, whole.length - 4, false, onFrame);
+    }
     while (chunk.length - pos >= 4) {
       const length = this.frameLength(chunk, pos);
-      if (chunk.length - pos < 4 + length) {
-        this.need = 4 + length;
-        break;
-      }
-      const kind = chunk[pos + 4];
-      if (kind > FrameKind.event || chunk[pos + 5] !== 0) throw new FrameError(`bad frame kind ${kind} or flags ${chunk[pos + 5]}`);
-      const payload = Buffer.from(chunk.subarray(pos + FRAME_HEADER_BYTES, pos + 4 + length));
-      const frame = { kind, method: chunk.readUInt16LE(pos + 6), id: chunk.readUInt32LE(pos + 8), payload };
+      if (chunk.length - pos < 4 + length) break;
+      this.emit(chunk, pos, length, true, onFrame);
       pos += 4 + length;
-      onFrame(frame);
     }
-    if (pos < chunk.length) {
-      this.chunks = [Buffer.from(chunk.subarray(pos))];
-      this.pendingBytes = chunk.length - pos;
+    const rest = chunk.length - pos;
+    if (rest === 0) return;
+    if (rest < 4) {
+      this.head = Buffer.from(chunk.subarray(pos));
+      return;
     }
+    this.startFrame(chunk, pos);
+    chunk.copy(this.frame!, 0, pos);
+    this.filled = rest;
   }
 
-  private joined(): Buffer {
-    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.pendingBytes)];
-    return this.chunks[0];
+  private startFrame(buf: Buffer, pos: number): void {
+    const length = this.frameLength(buf, pos);
+    this.frame = Buffer.allocUnsafe(4 + length);
+    buf.copy(this.frame, 0, pos, pos + 4);
+    this.filled = 4;
+  }
+
+  /** One whole frame at `pos` of `buf`; `copy`: buf is the caller's, so the payload is copied out. */
+  private emit(buf: Buffer, pos: number, length: number, copy: boolean, onFrame: (f: Frame) => void): void {
+    const kind = buf[pos + 4];
+    if (kind > FrameKind.event || buf[pos + 5] !== 0) throw new FrameError(`bad frame kind ${kind} or flags ${buf[pos + 5]}`);
+    const body = buf.subarray(pos + FRAME_HEADER_BYTES, pos + 4 + length);
+    onFrame({ kind, method: buf.readUInt16LE(pos + 6), id: buf.readUInt32LE(pos + 8), payload: copy ? Buffer.from(body) : body });
   }
 
   private frameLength(buf: Buffer, pos: number): number {
