@@ -57,7 +57,8 @@ export class Producer {
   private readonly maxInFlight: number;
   private readonly requestTimeoutMs: number;
   private readonly queues = new Map<string, PartitionQueue>();
-  private readonly roomWaiters: Array<() => void> = [];
+  /** Publishes waiting for room, in order; `release` reserves each one's bytes before waking it. */
+  private readonly roomWaiters: Array<{ size: number; resolve: () => void }> = [];
   private readonly sticky = new Map<string, number>();
   private buffered = 0;
   private inFlightTotal = 0;
@@ -88,7 +89,7 @@ export class Producer {
     const size = 16 + (v?.length ?? 0) + (k?.length ?? 0);
     // The common case runs without awaiting anything: room in the buffer, the topic known.
     const partitions = this.client.topic(topic)?.partitions;
-    const full = this.buffered > 0 && this.buffered + size > this.maxBufferedBytes;
+    const full = this.roomWaiters.length > 0 || (this.buffered > 0 && this.buffered + size > this.maxBufferedBytes);
     if (full || (opts.partition === undefined && partitions === undefined)) return this.publishWhenReady(topic, v, k, size, opts);
     this.buffered += size;
     return this.enqueue(topic, opts.partition ?? this.pickPartition(topic, k, partitions!), v, k, opts.timestamp ?? 0);
@@ -96,14 +97,14 @@ export class Producer {
 
   /** Wait for room in the buffer and learn the topic's partitions, then enqueue. */
   private async publishWhenReady(topic: string, v: Buffer | null, k: Buffer | null, size: number, opts: PublishOptions): Promise<PublishResult> {
-    while (this.buffered > 0 && this.buffered + size > this.maxBufferedBytes) {
-      await new Promise<void>((r) => this.roomWaiters.push(r));
+    if (this.roomWaiters.length > 0 || (this.buffered > 0 && this.buffered + size > this.maxBufferedBytes)) {
+      // Behind the others already waiting (publishes keep their order); woken with room reserved.
+      await new Promise<void>((resolve) => this.roomWaiters.push({ size, resolve }));
       if (this.closed) throw new RpcError(RpcCode.closed, 'producer closed');
-    }
-    this.buffered += size;
+    } else this.buffered += size;
     let partition: number;
     try {
-      partition = opts.partition ?? this.pickPartition(topic, k, await this.client.partitionsOf(topic));
+      partition = opts.partition ?? this.pickPartition(topic, k, this.client.topic(topic)?.partitions ?? (await this.client.partitionsOf(topic)));
     } catch (err) {
       this.release(size);
       throw err;
@@ -215,7 +216,11 @@ export class Producer {
 
   private release(bytes: number): void {
     this.buffered = Math.max(0, this.buffered - bytes);
-    while (this.roomWaiters.length > 0 && this.buffered < this.maxBufferedBytes) this.roomWaiters.shift()!();
+    while (this.roomWaiters.length > 0 && (this.buffered === 0 || this.buffered + this.roomWaiters[0].size <= this.maxBufferedBytes)) {
+      const w = this.roomWaiters.shift()!;
+      this.buffered += w.size;
+      w.resolve();
+    }
   }
 
   /** Send what is waiting and resolve once everything published so far is acknowledged. */
@@ -228,6 +233,6 @@ export class Producer {
   async close(): Promise<void> {
     await this.flush();
     this.closed = true;
-    for (const w of this.roomWaiters.splice(0)) w();
+    for (const w of this.roomWaiters.splice(0)) w.resolve();
   }
 }
