@@ -13,6 +13,7 @@ import fc from 'fast-check';
 import { createLogger } from '../../src/core/log.js';
 import { systemClock } from '../../src/core/clock.js';
 import { BufferWriter, DecodeError } from '../../src/core/bytes.js';
+import { logSettings } from './service-helper.js';
 import { startLogService, type LogService, type LogSettings } from '../../src/log/service.js';
 import { RpcClient } from '../../src/net/rpc-client.js';
 import { FrameDecoder, FrameError, FrameKind, RpcCode, RpcError, decodeErrorPayload, frameHeader, type Frame } from '../../src/net/rpc-frame.js';
@@ -44,22 +45,7 @@ import { decodeFrame, frames } from '../../src/storage/record.js';
 // helpers
 
 function settings(dataDir: string, over: Partial<LogSettings> = {}): LogSettings {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    httpPort: -1,
-    dataDir,
-    nodeId: 'bad-input',
-    etcd: [],
-    autoCreateTopics: true,
-    maxConnections: 1000,
-    offsetsPartitions: 1,
-    sessionTtlMs: 5000,
-    replicaLagMs: 10_000,
-    minInsync: 1,
-    defaults: { partitions: 1, replicas: 1, retentionMs: 0, retentionBytes: 0, segmentBytes: 1 << 20, tombstoneRetentionMs: 60_000 },
-    ...over,
-  };
+  return logSettings(dataDir, { nodeId: 'bad-input', offsetsPartitions: 1, minInsync: 1, ...over });
 }
 
 async function startService(t: { after(fn: () => unknown): void }, over: Partial<LogSettings> = {}): Promise<LogService> {

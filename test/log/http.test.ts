@@ -9,28 +9,14 @@ import path from 'node:path';
 import { createLogger } from '../../src/core/log.js';
 import { systemClock } from '../../src/core/clock.js';
 import { crc32c } from '../../src/core/crc32c.js';
+import { logSettings } from './service-helper.js';
 import { startLogService, type LogService, type LogSettings } from '../../src/log/service.js';
 import { RpcClient } from '../../src/net/rpc-client.js';
 import { LogMethod, ProduceBatch, decodeFetchReply, encodeFetch, encodeProduce } from '../../src/log/protocol.js';
 import { decodeFrame, frames, type DecodedRecord } from '../../src/storage/record.js';
 
 function settings(dataDir: string, over: Partial<LogSettings> = {}): LogSettings {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    httpPort: 0,
-    dataDir,
-    nodeId: 'http-test',
-    etcd: [],
-    autoCreateTopics: true,
-    maxConnections: 1000,
-    offsetsPartitions: 1,
-    sessionTtlMs: 5000,
-    replicaLagMs: 10_000,
-    minInsync: 1,
-    defaults: { partitions: 1, replicas: 1, retentionMs: 0, retentionBytes: 0, segmentBytes: 1 << 20, tombstoneRetentionMs: 60_000 },
-    ...over,
-  };
+  return logSettings(dataDir, { httpPort: 0, nodeId: 'http-test', offsetsPartitions: 1, minInsync: 1, ...over });
 }
 
 interface Ctx {
