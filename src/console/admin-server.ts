@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { listenHttp } from '../net/http-listen.js';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../core/log.js';
 
@@ -21,19 +22,7 @@ export async function startAdminServer(opts: { host: string; port: number; regis
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  opts.log.info('admin listening', { host: opts.host, port });
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const listening = await listenHttp(server, opts.host, opts.port);
+  opts.log.info('admin listening', { host: opts.host, port: listening.port });
+  return listening;
 }

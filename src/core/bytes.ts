@@ -49,13 +49,6 @@ export class BufferWriter {
     return this;
   }
 
-  i32(v: number): this {
-    this.ensure(4);
-    this.buf.writeInt32LE(v, this.pos);
-    this.pos += 4;
-    return this;
-  }
-
   /** An unsigned integer up to 2^53, as u64le. */
   u64(v: number): this {
     this.ensure(8);

@@ -6,7 +6,7 @@ import { decodeFrame, frames } from '../storage/record.js';
 import type { Broker } from './broker.js';
 import { Group, type GroupOptions, type RecordSource } from './group.js';
 import { partitionKey, type PartitionRef } from './group-assignment.js';
-import { EARLIEST, LATEST, LogMethod, ProduceBatch, decodeFetchReply, decodeProduce, encodeFetch, encodeListOffsets, encodeProduce, type PartitionChunk } from './protocol.js';
+import { EARLIEST, LATEST, LogMethod, ProduceBatch, batchRequest, decodeFetchReply, encodeFetch, encodeListOffsets, type PartitionChunk } from './protocol.js';
 import type { Partition } from './partition.js';
 import type { PeerPool } from './peers.js';
 import type { RpcClient } from '../net/rpc-client.js';
@@ -209,8 +209,7 @@ export class GroupCoordinator {
       batch.add(value, Buffer.from(`${g.name}\u0000${cursor.topic}\u0000${cursor.partition}`), 0);
     }
     const p = await this.offsetsPartition(g.name);
-    const req = decodeProduce(Buffer.concat(encodeProduce(OFFSETS_TOPIC, p.index, 'replicated', batch)));
-    await p.produce(req, this.clock.nowMs());
+    await p.produce(batchRequest(OFFSETS_TOPIC, p.index, 'replicated', batch), this.clock.nowMs());
     for (const { cursor, floor } of dirty) cursor.savedFloor = floor;
   }
 

@@ -1,17 +1,15 @@
 import http from 'node:http';
+import { listenHttp, type ListeningHttp } from '../net/http-listen.js';
 import type { Logger } from '../core/log.js';
 import { crc32c } from '../core/crc32c.js';
 import { RpcCode, RpcError, rpcCodeName } from '../net/rpc-frame.js';
 import { decodeFrame, frames } from '../storage/record.js';
 import type { Broker } from './broker.js';
 import type { GroupCoordinator } from './group-coordinator.js';
-import { DURABILITY, EARLIEST, LATEST, ProduceBatch, decodeProduce, encodeProduce, type ProduceDurability } from './protocol.js';
+import { DURABILITY, EARLIEST, LATEST, ProduceBatch, batchRequest, type ProduceDurability } from './protocol.js';
 import type { TopicRequest } from './topic-config.js';
 
-export interface LogHttp {
-  port: number;
-  close(): Promise<void>;
-}
+export type LogHttp = ListeningHttp;
 
 const MAX_BODY = 8 * 1024 * 1024;
 /** Comment lines keep an idle event stream (and proxies in front of it) from timing out. */
@@ -113,7 +111,7 @@ export async function startLogHttp(opts: {
       for (const line of body.toString('utf8').split(/\r?\n/)) if (line.length > 0) batch.add(Buffer.from(line), key, 0);
     } else batch.add(body, key, 0);
     if (batch.count === 0) throw new RpcError(RpcCode.invalid, 'no records in the body');
-    const base = await broker.produce(decodeProduce(Buffer.concat(encodeProduce(topic, partition, durability, batch))));
+    const base = await broker.produce(batchRequest(topic, partition, durability, batch));
     json(res, 200, { topic, partition, offset: base, count: batch.count });
   }
 
@@ -186,20 +184,7 @@ export async function startLogHttp(opts: {
     }
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  return listenHttp(server, opts.host, opts.port);
 }
 
 function json(res: http.ServerResponse, status: number, body: unknown): void {

@@ -121,7 +121,7 @@ export class Partition {
    * Committed frames from `offset` (up to maxBytes, at least one whole frame), waiting up to
    * maxWaitMs for one to be committed when there is none yet.
    */
-  async fetch(offset: number, maxBytes: number, maxWaitMs: number, signal?: { aborted: boolean }): Promise<{ frames: Buffer; next: number }> {
+  async fetch(offset: number, maxBytes: number, maxWaitMs: number): Promise<{ frames: Buffer; next: number }> {
     if (offset > this.log.endOffset) {
       throw new RpcError(RpcCode.invalid, `offset ${offset} is past the end of ${this.topic}/${this.index} (${this.log.endOffset})`);
     }
@@ -136,7 +136,6 @@ export class Partition {
         this.readers.add(wake);
       });
     }
-    if (signal?.aborted) return { frames: Buffer.alloc(0), next: offset };
     return this.readCommitted(offset, maxBytes);
   }
 

@@ -48,9 +48,14 @@ export interface ProduceRequest {
 export class ProduceBatch {
   readonly writer = new BufferWriter(4096);
   count = 0;
+  /** The largest record, as a storage frame. */
+  largestFrame = 0;
 
   add(value: Buffer | null, key: Buffer | null, timestamp: number): void {
+    const start = this.writer.pos;
     this.writer.u64(timestamp).bytes(key).bytes(value);
+    // A record takes 16 bytes here (timestamp and two lengths) and 32 + key + value as a frame.
+    this.largestFrame = Math.max(this.largestFrame, this.writer.pos - start + 16);
     this.count++;
   }
 
@@ -64,6 +69,11 @@ export const encodeProduceHead = (topic: string, partition: number, durability: 
 
 export function encodeProduce(topic: string, partition: number, durability: ProduceDurability, batch: ProduceBatch): Buffer[] {
   return [encodeProduceHead(topic, partition, durability, batch.count), batch.writer.view()];
+}
+
+/** A produce request straight from a batch built in this process (no encoding and decoding). */
+export function batchRequest(topic: string, partition: number, durability: ProduceDurability, batch: ProduceBatch): ProduceRequest {
+  return { topic, partition, durability, count: batch.count, records: batch.writer.view(), frameBytes: batch.bytes + 16 * batch.count, largestFrame: batch.largestFrame };
 }
 
 export function decodeProduce(payload: Buffer): ProduceRequest {

@@ -44,7 +44,7 @@ export class Replica {
   private isr: string[] = [];
   private readonly followerEnd = new Map<string, number>();
   private readonly caughtUpAt = new Map<string, number>();
-  private readonly sentEnd = new Map<string, number>();
+  private readonly endAtLastFetch = new Map<string, number>();
   private stateWrites: Promise<void> = Promise.resolve();
 
   constructor(
@@ -137,7 +137,7 @@ export class Replica {
     this.epochs.note(epoch, end);
     this.isr = isr;
     this.followerEnd.clear();
-    this.sentEnd.clear();
+    this.endAtLastFetch.clear();
     const now = this.ctx.clock.nowMs();
     for (const n of isr) this.caughtUpAt.set(n, now);
     this.partition.epoch = epoch;
@@ -226,7 +226,7 @@ export class Replica {
     if (req.offset > p.endOffset) throw new RpcError(RpcCode.invalid, `follower ${req.follower} is at ${req.offset}, past the leader's end ${p.endOffset}`);
     const now = this.ctx.clock.nowMs();
     this.followerEnd.set(req.follower, req.offset);
-    if (req.offset >= (this.sentEnd.get(req.follower) ?? Infinity) || req.offset >= p.endOffset) this.caughtUpAt.set(req.follower, now);
+    if (req.offset >= (this.endAtLastFetch.get(req.follower) ?? Infinity) || req.offset >= p.endOffset) this.caughtUpAt.set(req.follower, now);
     if (!this.isr.includes(req.follower) && req.offset >= p.highWatermark && req.offset >= p.endOffset) {
       this.writeIsr([...this.isr, req.follower], `${req.follower} caught up`);
     }
@@ -235,7 +235,7 @@ export class Replica {
     if (p.role !== 'leader') throw new RpcError(RpcCode.notLeader, `${p.topic}/${p.index}: leadership moved`);
     const got = req.offset < p.endOffset ? p.log.read(req.offset, req.maxBytes) : { bytes: Buffer.alloc(0), next: req.offset };
     // Caught up next time if the follower then fetches from where the leader's log ends now.
-    this.sentEnd.set(req.follower, p.endOffset);
+    this.endAtLastFetch.set(req.follower, p.endOffset);
     return { highWatermark: p.highWatermark, startOffset: p.log.startOffset, next: got.next, frames: got.bytes };
   }
 

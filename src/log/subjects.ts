@@ -27,8 +27,6 @@ export function patternProblem(pattern: string): string | null {
   return null;
 }
 
-export const isPattern = (p: string): boolean => p.split('.').some((t) => t === '*' || t === '>');
-
 export function matchesPattern(pattern: string, topic: string): boolean {
   const p = pattern.split('.');
   const t = topic.split('.');

@@ -101,11 +101,6 @@ export class RpcClient {
     });
   }
 
-  /** Bytes written to the socket and not yet sent (for callers applying backpressure). */
-  get writeBacklog(): number {
-    return this.socket.writableLength;
-  }
-
   private flush(): void {
     this.flushScheduled = false;
     if (this.out.length === 0 || this.closedError) return;

@@ -135,15 +135,6 @@ export class PartitionLog {
     });
   }
 
-  /** Wait until every record appended so far is on disk. */
-  sync(): Promise<void> {
-    if (this.durableOffset >= this.endOffset) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.waiters.push({ upTo: this.endOffset, resolve, reject });
-      if (!this.syncing) this.syncLoop();
-    });
-  }
-
   /**
    * Drop every record at or after `offset` (a follower cutting a tail its leader does not have).
    * Whole segments past it are deleted; the one holding it is cut.
