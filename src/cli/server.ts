@@ -7,11 +7,13 @@ import type { Settings } from '../core/config.js';
 import { startCacheService, type CacheService } from '../cache/server.js';
 import { startAdminServer } from '../console/admin-server.js';
 import { startLogService, type LogService } from '../log/service.js';
-import { cacheSettings, logSettings } from './settings.js';
+import { startRecordsService, type RecordsService } from '../records/service.js';
+import { cacheSettings, logSettings, recordsSettings } from './settings.js';
 
 export interface RunningServer {
   cache?: CacheService;
   log?: LogService;
+  records?: RecordsService;
   adminPort: number;
   close(): Promise<void>;
 }
@@ -39,6 +41,12 @@ export async function startServer(settings: Settings): Promise<RunningServer> {
       logService = await startLogService(logSettings(settings), log.child({ service: 'log' }), systemClock, registry);
       closers.push(() => logService!.close());
     }
+    let records: RecordsService | undefined;
+    if (settings['records.enabled']) {
+      const localLog = logService ? { host: settings['log.host'] as string, port: logService.port } : null;
+      records = await startRecordsService(recordsSettings(settings, localLog), log.child({ service: 'records' }), systemClock, registry);
+      closers.push(() => records!.close());
+    }
     const admin = await startAdminServer({
       host: settings['admin.host'] as string, port: settings['admin.port'] as number, registry, log,
     });
@@ -46,6 +54,7 @@ export async function startServer(settings: Settings): Promise<RunningServer> {
     return {
       cache,
       log: logService,
+      records,
       adminPort: admin.port,
       async close() {
         for (const close of closers.reverse()) await close();

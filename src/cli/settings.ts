@@ -3,6 +3,7 @@ import type { SettingSpec, Settings } from '../core/config.js';
 import type { CacheSettings } from '../cache/context.js';
 import type { RouterSettings } from '../router/server.js';
 import type { LogSettings } from '../log/service.js';
+import type { RecordsSettings } from '../records/service.js';
 import { ConfigError } from '../core/errors.js';
 import { VERSION } from './version.js';
 import path from 'node:path';
@@ -28,6 +29,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'log.http-port', type: 'int', default: 7401, min: -1, max: 65535, help: 'log HTTP port: publish with POST, subscribe with server-sent events (-1 = off, 0 = any free port)' },
   { name: 'log.node-id', type: 'string', default: '', help: 'this node\'s id in the cluster (default: generated once, kept in <data-dir>/log/node-id)' },
   { name: 'log.etcd', type: 'string', default: '', help: 'etcd endpoints, comma-separated (e.g. http://10.0.0.1:2379); empty = one node with the embedded metadata store' },
+  { name: 'log.etcd-prefix', type: 'string', default: '/strata/', help: 'prefix of the log\'s keys in etcd (regions sharing one etcd each use their own, e.g. /strata/west/)' },
   { name: 'log.partitions', type: 'int', default: 1, min: 1, max: 1024, help: 'partitions of a topic created without saying' },
   { name: 'log.replicas', type: 'int', default: 1, min: 1, max: 7, help: 'copies of each partition of a topic created without saying' },
   { name: 'log.retention-hours', type: 'int', default: 168, min: 0, max: 1_000_000, help: 'delete log segments older than this (0 = keep)' },
@@ -40,6 +42,19 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'log.session-ttl-ms', type: 'int', default: 5000, min: 1000, max: 600_000, help: 'a node counts as gone this long after it stops renewing its membership' },
   { name: 'log.replica-lag-ms', type: 'int', default: 10_000, min: 100, max: 600_000, help: 'a follower not caught up for this long leaves the in-sync replicas' },
   { name: 'log.min-insync', type: 'int', default: 2, min: 1, max: 7, help: 'replicated writes need this many in-sync copies (at most the topic\'s replicas)' },
+  { name: 'records.enabled', type: 'bool', default: true, help: 'run the records service (PNUTS-style tables)' },
+  { name: 'records.host', type: 'string', default: '127.0.0.1', help: 'address the records service listens on (an IP address other nodes and clients can reach)' },
+  { name: 'records.port', type: 'int', default: 7500, min: 0, max: 65535, help: 'records service TCP port, Strata RPC protocol (0 = any free port)' },
+  { name: 'records.region', type: 'string', default: 'local', help: 'the region this node belongs to' },
+  { name: 'records.node-id', type: 'string', default: '', help: 'this node\'s id among records nodes (default: generated once, kept in <data-dir>/records/node-id)' },
+  { name: 'records.etcd', type: 'string', default: '', help: 'etcd endpoints shared by all regions, comma-separated; empty = one node with the embedded metadata store' },
+  { name: 'records.etcd-prefix', type: 'string', default: '/strata/records/', help: 'prefix of the records metadata in etcd' },
+  { name: 'records.log', type: 'string', default: '', help: 'this region\'s log brokers, host:port comma-separated (default: this process\'s log service)' },
+  { name: 'records.durability', type: 'enum', default: 'fsync', values: ['fsync', 'replicated'], help: 'a write commits once its change is fsynced by the log leader, or replicated to its in-sync replicas' },
+  { name: 'records.partitions', type: 'int', default: 4, min: 1, max: 256, help: 'change-topic partitions of a table created without saying' },
+  { name: 'records.tablets', type: 'int', default: 8, min: 1, max: 4096, help: 'tablets a hash table created without saying starts with' },
+  { name: 'records.session-ttl-ms', type: 'int', default: 5000, min: 1000, max: 600_000, help: 'a records node counts as gone this long after it stops renewing its membership' },
+  { name: 'records.max-connections', type: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'simultaneous client connections to the records service' },
 ];
 
 export function logSettings(s: Settings): LogSettings {
@@ -51,6 +66,7 @@ export function logSettings(s: Settings): LogSettings {
     dataDir: s['data-dir'] as string,
     nodeId: s['log.node-id'] as string,
     etcd,
+    etcdPrefix: s['log.etcd-prefix'] as string,
     autoCreateTopics: s['log.auto-create-topics'] as boolean,
     maxConnections: s['log.max-connections'] as number,
     offsetsPartitions: s['log.offsets-partitions'] as number,
@@ -170,5 +186,40 @@ export function shipSettings(s: Settings): ShipSettings {
     pollMs: s['ship.poll-ms'] as number,
     statsIntervalMs: s['ship.stats-interval-ms'] as number,
     maxLineBytes: s['ship.max-line-bytes'] as number,
+  };
+}
+
+function hostPorts(text: string, what: string): Array<{ host: string; port: number }> {
+  return text.split(',').map((e) => e.trim()).filter(Boolean).map((hp) => {
+    const m = /^(.+):(\d{1,5})$/.exec(hp);
+    if (!m || Number(m[2]) > 65535) throw new ConfigError(`invalid setting ${what}: ${JSON.stringify(hp)} is not host:port`);
+    return { host: m[1], port: Number(m[2]) };
+  });
+}
+
+/** The records service's settings; `localLog` is this process's log service, used when records.log is empty. */
+export function recordsSettings(s: Settings, localLog: { host: string; port: number } | null): RecordsSettings {
+  const region = s['records.region'] as string;
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(region)) throw new ConfigError(`invalid setting records.region = ${JSON.stringify(region)}: 1 to 64 letters, digits, "_" or "-"`);
+  const logBrokers = hostPorts(s['records.log'] as string, 'records.log');
+  if (logBrokers.length === 0) {
+    if (!localLog) throw new ConfigError('the records service needs a log: turn log.enabled on, or give records.log');
+    logBrokers.push({ host: localLog.host === '0.0.0.0' ? '127.0.0.1' : localLog.host, port: localLog.port });
+  }
+  return {
+    host: s['records.host'] as string,
+    port: s['records.port'] as number,
+    httpPort: -1,
+    dataDir: s['data-dir'] as string,
+    nodeId: s['records.node-id'] as string,
+    region,
+    etcd: String(s['records.etcd']).split(',').map((e) => e.trim()).filter(Boolean),
+    etcdPrefix: s['records.etcd-prefix'] as string,
+    logBrokers,
+    durability: s['records.durability'] as 'fsync' | 'replicated',
+    partitions: s['records.partitions'] as number,
+    tablets: s['records.tablets'] as number,
+    sessionTtlMs: s['records.session-ttl-ms'] as number,
+    maxConnections: s['records.max-connections'] as number,
   };
 }

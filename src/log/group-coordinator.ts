@@ -8,7 +8,7 @@ import { Group, type GroupOptions, type RecordSource } from './group.js';
 import { partitionKey, type PartitionRef } from './group-assignment.js';
 import { EARLIEST, LATEST, LogMethod, ProduceBatch, batchRequest, decodeFetchReply, encodeFetch, encodeListOffsets, type PartitionChunk } from './protocol.js';
 import type { Partition } from './partition.js';
-import type { PeerPool } from './peers.js';
+import type { PeerPool } from '../net/peer-pool.js';
 import type { RpcClient } from '../net/rpc-client.js';
 import { BufferReader } from '../core/bytes.js';
 import { patternProblem } from './subjects.js';

@@ -5,7 +5,7 @@ import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { checkFrame, frameOffset } from '../storage/record.js';
 import { EpochCache, truncationPoint, type PartitionState } from './epochs.js';
 import type { Partition } from './partition.js';
-import type { PeerPool } from './peers.js';
+import type { PeerPool } from '../net/peer-pool.js';
 import { LogMethod, decodeFetchReply, encodeReplicaFetch, type FetchReply, type ReplicaFetchRequest } from './protocol.js';
 import type { TopicConfig } from './topic-config.js';
 import type { ReplicationOptions } from './replication.js';

@@ -5,7 +5,7 @@ import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import type { Broker, LeadershipView, NodeAddress } from './broker.js';
 import type { Partition } from './partition.js';
 import type { TopicConfig } from './topic-config.js';
-import { PeerPool } from './peers.js';
+import { PeerPool } from '../net/peer-pool.js';
 import { Replica, type ReplicaContext } from './replica.js';
 import type { FetchReply, ReplicaFetchRequest } from './protocol.js';
 import type { PartitionState } from './epochs.js';

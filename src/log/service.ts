@@ -1,10 +1,10 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { registerGaugeFn } from '../core/metrics.js';
+import { stableNodeId } from '../cluster/node-id.js';
 import { joinCluster, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
 import { RpcServer } from '../net/rpc-server.js';
 import { Broker, type NodeAddress } from './broker.js';
@@ -24,6 +24,8 @@ export interface LogSettings {
   nodeId: string;
   /** etcd endpoints; empty: the embedded metadata store (one node). */
   etcd: string[];
+  /** Prefix of the log's keys in etcd. */
+  etcdPrefix?: string;
   defaults: TopicDefaults;
   autoCreateTopics: boolean;
   maxConnections: number;
@@ -55,7 +57,7 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
   };
   try {
     const store: MetadataStore = await openMetadataStore(
-      settings.etcd.length > 0 ? { kind: 'etcd', endpoints: settings.etcd } : { kind: 'embedded', dir: path.join(dir, 'metadata'), clock },
+      settings.etcd.length > 0 ? { kind: 'etcd', endpoints: settings.etcd, prefix: settings.etcdPrefix } : { kind: 'embedded', dir: path.join(dir, 'metadata'), clock },
     );
     closers.push(() => store.close());
 
@@ -137,14 +139,6 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
     await close();
     throw err;
   }
-}
-
-function stableNodeId(dir: string): string {
-  const file = path.join(dir, 'node-id');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const id = `node-${randomBytes(4).toString('hex')}`;
-  writeFileSync(file, id + '\n');
-  return id;
 }
 
 /** Join; a restarted node may find its previous registration until that lease runs out. */

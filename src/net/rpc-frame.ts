@@ -30,6 +30,10 @@ export const RpcCode = {
   invalid: 10,
   group: 11,
   closed: 12,
+  /** A test-and-set found another version (records). */
+  conflict: 13,
+  /** The node does not hold what was asked of it (a stale tablet map): refresh and retry. */
+  wrongNode: 14,
 } as const;
 
 export const rpcCodeName = (code: number): string => Object.entries(RpcCode).find(([, c]) => c === code)?.[0] ?? `code ${code}`;

@@ -1,13 +1,12 @@
-import { RpcClient } from '../net/rpc-client.js';
-import { RpcCode, RpcError } from '../net/rpc-frame.js';
-import type { NodeAddress } from './broker.js';
+import { RpcClient } from './rpc-client.js';
+import { RpcCode, RpcError } from './rpc-frame.js';
 
-/** Connections from this broker to the others (replication fetches, group reads), one per node, made on first use. */
+/** Connections from this node to others of its service (one per node, made on first use). */
 export class PeerPool {
   private readonly conns = new Map<string, Promise<RpcClient>>();
   private closed = false;
 
-  constructor(private readonly address: (nodeId: string) => NodeAddress | undefined) {}
+  constructor(private readonly address: (nodeId: string) => { host: string; port: number } | undefined) {}
 
   get(nodeId: string): Promise<RpcClient> {
     if (this.closed) return Promise.reject(new RpcError(RpcCode.closed, 'peer pool closed'));

@@ -1,0 +1,69 @@
+import { mkdirSync } from 'node:fs';
+import { open, type Database, type RootDatabase } from 'lmdb';
+
+/**
+ * A node's local copy of its tablets: one lmdb database per table (`t/<table>`), keyed by
+ * storage key (tablets.ts) with the record bytes (record-codec.ts) as value, plus `meta` for
+ * where each change topic has been applied to and which writer incarnations were seen. lmdb
+ * batches the writes of a tick into one durable commit; the change log is the redo log, so a
+ * commit lost in a crash is applied again from the log.
+ */
+export class LocalStore {
+  private readonly tables = new Map<string, Database<Buffer, string>>();
+  private readonly meta: Database<unknown, string>;
+
+  private constructor(private readonly root: RootDatabase) {
+    this.meta = root.openDB<unknown, string>({ name: 'meta', encoding: 'msgpack' });
+  }
+
+  static open(dir: string): LocalStore {
+    mkdirSync(dir, { recursive: true });
+    return new LocalStore(open({ path: dir, maxDbs: 4096, compression: false }));
+  }
+
+  private table(name: string): Database<Buffer, string> {
+    let db = this.tables.get(name);
+    if (!db) {
+      db = this.root.openDB<Buffer, string>({ name: `t/${name}`, encoding: 'binary' });
+      this.tables.set(name, db);
+    }
+    return db;
+  }
+
+  get(table: string, skey: string): Buffer | undefined {
+    return this.table(table).get(skey);
+  }
+
+  put(table: string, skey: string, value: Buffer): Promise<boolean> {
+    return this.table(table).put(skey, value);
+  }
+
+  /** Records with storage keys in [start, end) (end '' : to the last), in key order. */
+  *range(table: string, start: string, end: string, limit: number): Generator<{ key: string; value: Buffer }> {
+    const opts = end ? { start, end, limit } : { start, limit };
+    for (const { key, value } of this.table(table).getRange(opts)) yield { key, value };
+  }
+
+  getMeta<T>(key: string): T | undefined {
+    return this.meta.get(key) as T | undefined;
+  }
+
+  putMeta(key: string, value: unknown): Promise<boolean> {
+    return this.meta.put(key, value);
+  }
+
+  /** Resolves once everything put so far is durable. */
+  flushed(): Promise<boolean> {
+    return this.root.flushed;
+  }
+
+  async dropTable(name: string): Promise<void> {
+    const db = this.table(name);
+    await db.drop();
+    this.tables.delete(name);
+  }
+
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}

@@ -1,0 +1,80 @@
+import type { RpcMethod } from '../net/rpc-server.js';
+import { RpcCode, RpcError } from '../net/rpc-frame.js';
+import { BufferWriter } from '../core/bytes.js';
+import type { Catalog } from './catalog.js';
+import type { NodeRouter } from './node-router.js';
+import { CONSISTENCY_NAMES, RecordsMethod, decodeRead, decodeScan, decodeWrite, encodeRead } from './protocol.js';
+import { MAX_KEY_BYTES, resolveTableRequest, type TableRequest } from './table-def.js';
+
+function json(payload: Buffer, what: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(payload.toString('utf8')) as unknown;
+    if (v && typeof v === 'object' && !Array.isArray(v)) return v as Record<string, unknown>;
+  } catch {
+    // reported below
+  }
+  throw new RpcError(RpcCode.badRequest, `${what} must be a JSON object`);
+}
+
+export function checkKey(key: string): void {
+  if (key.length === 0) throw new RpcError(RpcCode.invalid, 'the key is empty');
+  if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw new RpcError(RpcCode.invalid, `keys are at most ${MAX_KEY_BYTES} bytes`);
+  if (key.charCodeAt(0) === 0) throw new RpcError(RpcCode.invalid, 'keys may not start with a NUL character');
+}
+
+/** The records service's RPC methods (docs/records.md, "Protocol"). */
+export function recordsMethods(
+  router: NodeRouter,
+  catalog: Catalog,
+  defaults: { region: string; partitions: number; tablets: number },
+  setUp: (table: string) => Promise<void>,
+): Map<number, RpcMethod> {
+  const m = new Map<number, RpcMethod>();
+
+  m.set(RecordsMethod.tables, () => {
+    const tables = [...catalog.tables.values()].map((t) => t.state);
+    return Buffer.from(JSON.stringify({ tables, regions: [...catalog.regions.keys()] }));
+  });
+
+  m.set(RecordsMethod.createTable, async (payload) => {
+    const def = resolveTableRequest(json(payload, 'a table definition') as unknown as TableRequest, defaults);
+    const state = await catalog.createTable(def);
+    await setUp(def.name);
+    return Buffer.from(JSON.stringify(state.def));
+  });
+
+  m.set(RecordsMethod.read, (payload) => {
+    const req = decodeRead(payload);
+    checkKey(req.key);
+    return router.read(req, payload);
+  });
+
+  m.set(RecordsMethod.write, (payload) => {
+    const req = decodeWrite(payload);
+    checkKey(req.key);
+    return router.write(req, payload);
+  });
+
+  m.set(RecordsMethod.scan, (payload) => router.scan(decodeScan(payload)));
+
+  m.set(RecordsMethod.multiget, async (payload) => {
+    const req = json(payload, 'a multiget request');
+    const keys = req.keys;
+    if (typeof req.table !== 'string') throw new RpcError(RpcCode.invalid, 'table must be a string');
+    if (!Array.isArray(keys) || keys.length > 1000 || keys.some((k) => typeof k !== 'string')) throw new RpcError(RpcCode.invalid, 'keys must be an array of at most 1000 strings');
+    const consistency = CONSISTENCY_NAMES[String(req.consistency ?? 'any')];
+    if (consistency === undefined || consistency === 1) throw new RpcError(RpcCode.invalid, 'multiget consistency is "any" or "latest"');
+    const replies = await Promise.all(
+      (keys as string[]).map(async (key) => {
+        checkKey(key);
+        const one = encodeRead({ table: req.table as string, key, consistency, required: [0, 0], forwarded: false, known: null });
+        return router.read(decodeRead(one), one);
+      }),
+    );
+    const w = new BufferWriter(256).u32(replies.length);
+    for (const r of replies) w.bytes(r);
+    return Buffer.from(w.view());
+  });
+
+  return m;
+}

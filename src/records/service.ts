@@ -1,0 +1,127 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { registerGaugeFn } from '../core/metrics.js';
+import { joinCluster, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
+import { LogClient } from '../log/client.js';
+import type { ProduceDurability } from '../log/protocol.js';
+import { PeerPool } from '../net/peer-pool.js';
+import { RpcServer } from '../net/rpc-server.js';
+import { Catalog } from './catalog.js';
+import { LocalStore } from './local-store.js';
+import { NodeRouter } from './node-router.js';
+import { recordsMethods } from './rpc-methods.js';
+import { StorageUnit } from './storage-unit.js';
+import { TableReplication } from './table-replication.js';
+import { stableNodeId } from '../cluster/node-id.js';
+
+export interface RecordsSettings {
+  host: string;
+  port: number;
+  httpPort: number;
+  dataDir: string;
+  /** Stable node id; empty: generated once and kept in <dataDir>/records/node-id. */
+  nodeId: string;
+  region: string;
+  /** etcd endpoints; empty: the embedded metadata store (one node, one region). */
+  etcd: string[];
+  etcdPrefix: string;
+  /** This region's log brokers. */
+  logBrokers: Array<{ host: string; port: number }>;
+  /** What a write's commit waits for in the log: fsync on the log leader, or replicated to its in-sync replicas. */
+  durability: ProduceDurability;
+  /** Defaults for new tables. */
+  partitions: number;
+  tablets: number;
+  sessionTtlMs: number;
+  maxConnections: number;
+}
+
+export interface NodeInfo {
+  region: string;
+  host: string;
+  port: number;
+}
+
+export interface RecordsService {
+  port: number;
+  nodeId: string;
+  region: string;
+  close(): Promise<void>;
+}
+
+export async function startRecordsService(settings: RecordsSettings, log: Logger, clock: Clock, registry?: Registry): Promise<RecordsService> {
+  const dir = path.join(settings.dataDir, 'records');
+  mkdirSync(dir, { recursive: true });
+  const nodeId = settings.nodeId || stableNodeId(dir);
+  const closers: Array<() => Promise<void>> = [];
+  const close = async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch((err: unknown) => log.warn('close step failed', { err: String(err) }));
+  };
+  try {
+    const store: MetadataStore = await openMetadataStore(
+      settings.etcd.length > 0
+        ? { kind: 'etcd', endpoints: settings.etcd, prefix: settings.etcdPrefix }
+        : { kind: 'embedded', dir: path.join(dir, 'metadata'), clock },
+    );
+    closers.push(() => store.close());
+    const local = LocalStore.open(path.join(dir, 'data'));
+    closers.push(() => local.close());
+    const incarnation = (local.getMeta<number>('incarnation') ?? 0) + 1;
+    await local.putMeta('incarnation', incarnation);
+
+    const methods = new Map();
+    const rpc = new RpcServer({ name: 'records', log, host: settings.host, port: settings.port, maxConnections: settings.maxConnections, methods });
+    const port = await rpc.listen();
+    closers.push(() => rpc.close());
+
+    const catalog = await Catalog.open(store, log);
+    closers.push(() => catalog.close());
+    await catalog.putRegion(settings.region, { logBrokers: settings.logBrokers });
+
+    const info: NodeInfo = { region: settings.region, host: settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host, port };
+    const membership: Membership<NodeInfo> = await joinCluster(store, { nodeId, info, ttlMs: settings.sessionTtlMs });
+    closers.push(() => membership.leave());
+    const peers = new PeerPool((id) => membership.members().get(id));
+    closers.push(async () => peers.close());
+
+    const ownLog = await LogClient.connect({ brokers: settings.logBrokers, retryTimeoutMs: 10_000 });
+    closers.push(() => ownLog.close());
+    const producer = ownLog.producer({ durability: settings.durability, lingerMs: 0, maxInFlight: 4 });
+
+    const replication = new TableReplication({ region: settings.region, nodeId, incarnation, catalog, local, ownLog, producer, clock, log });
+    const su = new StorageUnit(settings.region, local, (def, key, record) => replication.publish(def, key, record), clock, log);
+    replication.attach(su);
+    closers.push(async () => {
+      su.close();
+      await replication.close();
+    });
+    await replication.start();
+
+    const router = new NodeRouter({
+      region: settings.region,
+      nodeId,
+      catalog,
+      su,
+      store: local,
+      peers,
+      ready: (table) => replication.ready(table),
+      log,
+      now: () => clock.nowMs(),
+    });
+    const defaults = { region: settings.region, partitions: settings.partitions, tablets: settings.tablets };
+    for (const [k, v] of recordsMethods(router, catalog, defaults, (table) => replication.ensure(table))) methods.set(k, v);
+
+    log.info('records listening', { host: settings.host, port, region: settings.region, node: nodeId, incarnation });
+    if (registry) {
+      registerGaugeFn(registry, 'strata_records_tables', 'tables known to this node', () => catalog.tables.size);
+      registerGaugeFn(registry, 'strata_records_applied_total', 'changes applied from the change logs', () => replication.appliedCount());
+    }
+    return { port, nodeId, region: settings.region, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,211 @@
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { RpcCode, RpcError } from '../net/rpc-frame.js';
+import type { LocalStore } from './local-store.js';
+import { decodeRecord, encodeRecord, isGone, recordVersion, type StoredRecord } from './record-codec.js';
+import { fieldsProblem, MAX_RECORD_BYTES, type TableDef } from './table-def.js';
+import { storageKey } from './tablets.js';
+import { compareVersions, type Version } from './version.js';
+
+/** A write as the master sees it. */
+export interface Mutation {
+  /** The fields to set (null values remove a field); null deletes the record. */
+  fields: Record<string, unknown> | null;
+  /** Replace the whole record instead of setting the given fields. */
+  replace: boolean;
+  /** test-and-set: only if the record's version is this one ((0,0): only if it never existed). */
+  ifVersion: Version | null;
+  /** The region the write came from (for mastership migration). */
+  origin: string;
+}
+
+export type MasterOutcome =
+  | { kind: 'ok'; record: StoredRecord }
+  | { kind: 'conflict'; current: Version }
+  | { kind: 'absent' }
+  /** This region is not the record's master; `record` is the copy here (null: a key new to this region, which is not the table's home). */
+  | { kind: 'elsewhere'; record: StoredRecord | null };
+
+/** Publishes a committed change to this region's change topic; resolves once the log acknowledged it. */
+export type PublishChange = (def: TableDef, key: string, record: StoredRecord) => Promise<void>;
+
+interface Overlay {
+  /** Acknowledged by the log, not yet durable in the local store. */
+  committed: StoredRecord | null;
+  /** Being published (its outcome unknown until the log answers). */
+  pending: StoredRecord | null;
+}
+
+/**
+ * The storage unit (PNUTS' SU) of one node: its copy of the tablets it holds, and the master
+ * logic for the records mastered in this region. A record's writes are serialised per key here:
+ * the master assigns the next version, publishes the new record to the region's change topic,
+ * and the write commits when the log acknowledges it. Every region (this one included) applies
+ * changes from the logs in version order, skipping what it already has.
+ */
+export class StorageUnit {
+  private readonly overlay = new Map<string, Overlay>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+  private closed = false;
+
+  constructor(
+    readonly region: string,
+    private readonly store: LocalStore,
+    private readonly publish: PublishChange,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+  ) {}
+
+  /** The committed copy here (overlay first, then the store); null when this region never saw the key. */
+  read(def: TableDef, key: string): StoredRecord | null {
+    const o = this.overlay.get(overlayKey(def, key));
+    if (o?.committed) return o.committed;
+    const bytes = this.store.get(def.name, storageKey(def, key));
+    return bytes ? decodeRecord(bytes) : null;
+  }
+
+  /** The copy here given its stored bytes (read in a scan): a newer committed one wins. */
+  freshest(def: TableDef, key: string, stored: Buffer): StoredRecord {
+    return this.overlay.get(overlayKey(def, key))?.committed ?? decodeRecord(stored);
+  }
+
+  /** Whether this region masters the record now (by its copy here), or, for a key never seen here, is the table's home. */
+  mastersHere(def: TableDef, key: string): boolean {
+    const r = this.read(def, key);
+    return r ? r.master === this.region : def.homeRegion === this.region;
+  }
+
+  /**
+   * Take a committed record from elsewhere (a change from a log, or the copy another region
+   * sent along): kept if newer than the copy here, ignored otherwise. Returns whether it was kept.
+   */
+  apply(def: TableDef, key: string, record: StoredRecord): boolean {
+    const k = overlayKey(def, key);
+    const current = this.read(def, key);
+    if (current && compareVersions(recordVersion(record), recordVersion(current)) <= 0) return false;
+    this.keep(def, key, k, record);
+    return true;
+  }
+
+  /** Write as the master: in key order, after every earlier write to the key has committed. */
+  write(def: TableDef, key: string, m: Mutation): Promise<MasterOutcome> {
+    return this.serial(overlayKey(def, key), () => this.writeNow(def, key, m));
+  }
+
+  private async writeNow(def: TableDef, key: string, m: Mutation): Promise<MasterOutcome> {
+    const k = overlayKey(def, key);
+    const current = this.read(def, key);
+    if (current ? current.master !== this.region : def.homeRegion !== this.region) return { kind: 'elsewhere', record: current };
+    const now = this.clock.nowMs();
+    const gone = !current || isGone(current, now);
+    const have: Version = current ? recordVersion(current) : [0, 0];
+    if (m.ifVersion && compareVersions(m.ifVersion, have) !== 0 && !(gone && m.ifVersion[0] === 0)) return { kind: 'conflict', current: have };
+    if (m.fields === null && gone) return { kind: 'absent' };
+    const next = this.nextRecord(def, current, gone, m, now);
+    const o = this.overlay.get(k) ?? { committed: null, pending: null };
+    o.pending = next;
+    this.overlay.set(k, o);
+    await this.publishUntilDone(def, key, next);
+    o.pending = null;
+    this.keep(def, key, k, next);
+    return { kind: 'ok', record: next };
+  }
+
+  private nextRecord(def: TableDef, current: StoredRecord | null, gone: boolean, m: Mutation, now: number): StoredRecord {
+    let fieldsJson: Buffer;
+    if (m.fields === null) fieldsJson = Buffer.alloc(0);
+    else {
+      const base = !m.replace && !gone && current ? (JSON.parse(current.fieldsJson.toString('utf8')) as Record<string, unknown>) : {};
+      for (const [name, v] of Object.entries(m.fields)) {
+        if (v === null) delete base[name];
+        else base[name] = v;
+      }
+      const problem = fieldsProblem(def, base);
+      if (problem) throw new RpcError(RpcCode.invalid, problem);
+      fieldsJson = Buffer.from(JSON.stringify(base), 'utf8');
+      if (fieldsJson.length > MAX_RECORD_BYTES) throw new RpcError(RpcCode.invalid, `record of ${fieldsJson.length} bytes is over the ${MAX_RECORD_BYTES}-byte limit`);
+    }
+    const keep = Math.max(def.mastership.migrateAfter, 1);
+    const origins = [...(current?.origins ?? []), m.origin].slice(-keep);
+    return {
+      gen: gone ? (current?.gen ?? 0) + 1 : current!.gen,
+      ver: gone ? 1 : current!.ver + 1,
+      master: nextMaster(def, current?.master ?? def.mastership.pinned ?? m.origin, origins),
+      origins,
+      deleted: m.fields === null,
+      writtenAt: now,
+      expiresAt: m.fields !== null && def.ttlSeconds > 0 ? now + def.ttlSeconds * 1000 : 0,
+      fieldsJson,
+    };
+  }
+
+  /**
+   * A change whose publish failed may still be in the log, so its version must not be given to
+   * other contents: the key's later writes wait while it is published again, until the log takes
+   * it (the caller's client may have given up and reported the outcome unknown).
+   */
+  private async publishUntilDone(def: TableDef, key: string, record: StoredRecord): Promise<void> {
+    let delay = 50;
+    for (;;) {
+      try {
+        return await this.publish(def, key, record);
+      } catch (err) {
+        if (this.closed) throw new RpcError(RpcCode.closed, 'records node is stopping; the write may or may not have committed');
+        this.log.warn('publishing a change failed; retrying', { table: def.name, err: String((err as Error).message ?? err) });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  private keep(def: TableDef, key: string, k: string, record: StoredRecord): void {
+    const o = this.overlay.get(k) ?? { committed: null, pending: null };
+    o.committed = record;
+    this.overlay.set(k, o);
+    const bytes = encodeRecord(record);
+    this.store.put(def.name, storageKey(def, key), bytes).then(
+      () => {
+        const now = this.overlay.get(k);
+        if (now && now.committed === record) {
+          now.committed = null;
+          if (!now.pending) this.overlay.delete(k);
+        }
+      },
+      (err: unknown) => this.log.error('local store write failed; the change log will replay it after a restart', { table: def.name, err: String(err) }),
+    );
+  }
+
+  private serial<T>(k: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(k);
+    const run = prev ? prev.then(fn, fn) : fn();
+    const tail = run.catch(() => {});
+    this.chains.set(k, tail);
+    void tail.then(() => {
+      if (this.chains.get(k) === tail) this.chains.delete(k);
+    });
+    return run;
+  }
+
+  /** Writes waiting or running per key (for metrics and tests). */
+  get keysInFlight(): number {
+    return this.chains.size;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+}
+
+/** Pinned tables stay with their region; otherwise a record follows the region of its last N writes. */
+export function nextMaster(def: TableDef, current: string, origins: string[]): string {
+  if (def.mastership.pinned) return def.mastership.pinned;
+  const n = def.mastership.migrateAfter;
+  if (n === 0 || origins.length < n) return current;
+  const last = origins[origins.length - 1];
+  for (let i = origins.length - n; i < origins.length; i++) if (origins[i] !== last) return current;
+  return last;
+}
+
+function overlayKey(def: TableDef, key: string): string {
+  return `${def.name}\u0000${key}`;
+}

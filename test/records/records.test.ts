@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startOneRegion } from './helper.js';
+import { VersionConflictError } from '../../src/records/client.js';
+
+test('write, read at every consistency level, test-and-set, delete and a new generation', async (t) => {
+  const r = await startOneRegion();
+  t.after(() => r.stop());
+  const c = r.client;
+  await c.createTable({ name: 'users', fields: { age: 'integer' } });
+
+  const none = await c.readAny('users', 'alice');
+  assert.equal(none.exists, false);
+  assert.equal(none.version, null);
+
+  const w1 = await c.write('users', 'alice', { name: 'Alice', age: 30 });
+  assert.equal(w1.version, '1.1');
+  assert.equal(w1.master, 'local');
+  const w2 = await c.write('users', 'alice', { age: 31 });
+  assert.equal(w2.version, '1.2');
+
+  for (const read of [c.readAny('users', 'alice'), c.readLatest('users', 'alice'), c.readCritical('users', 'alice', '1.2')]) {
+    const got = await read;
+    assert.deepEqual(got.value, { name: 'Alice', age: 31 });
+    assert.equal(got.version, '1.2');
+  }
+  await assert.rejects(c.readCritical('users', 'alice', '1.3'), /not committed/);
+
+  await assert.rejects(c.testAndSetWrite('users', 'alice', '1.1', { age: 40 }), (err: unknown) => err instanceof VersionConflictError && err.current === '1.2');
+  assert.equal((await c.testAndSetWrite('users', 'alice', '1.2', { age: 40 })).version, '1.3');
+  await assert.rejects(c.write('users', 'alice', { age: 'forty' }), /age must be an integer/);
+
+  assert.equal((await c.delete('users', 'alice'))?.version, '1.4');
+  const gone = await c.readLatest('users', 'alice');
+  assert.equal(gone.exists, false);
+  assert.equal(gone.version, '1.4');
+  assert.equal(await c.delete('users', 'alice'), null);
+  assert.equal((await c.write('users', 'alice', { name: 'Alice again' })).version, '2.1');
+  assert.deepEqual((await c.readAny('users', 'alice')).value, { name: 'Alice again' });
+});
+
+test('records survive a restart and scans page through an ordered table in key order', async (t) => {
+  let r = await startOneRegion();
+  const dir = r.dir;
+  t.after(() => r.stop());
+  await r.client.createTable({ name: 'events', kind: 'ordered' });
+  await r.client.createTable({ name: 'hashed' });
+  const keys = Array.from({ length: 250 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+  await Promise.all(keys.map((k, i) => r.client.write('events', k, { i })));
+  await Promise.all(keys.map((k, i) => r.client.write('hashed', k, { i })));
+  await r.stopServices();
+  r = await startOneRegion({ dir });
+
+  const seen: string[] = [];
+  let continuation: string | null = null;
+  do {
+    const page: { records: Array<{ key: string }>; continuation: string | null } = await r.client.scan('events', { start: 'k0010', end: 'k0200', limit: 37, continuation });
+    seen.push(...page.records.map((x) => x.key));
+    continuation = page.continuation;
+  } while (continuation);
+  assert.deepEqual(seen, keys.slice(10, 200));
+
+  const all: string[] = [];
+  continuation = null;
+  do {
+    const page: { records: Array<{ key: string }>; continuation: string | null } = await r.client.scan('hashed', { limit: 64, continuation });
+    all.push(...page.records.map((x) => x.key));
+    continuation = page.continuation;
+  } while (continuation);
+  assert.deepEqual([...all].sort(), keys);
+
+  const many = await r.client.multiget('events', ['k0001', 'nope', 'k0249']);
+  assert.deepEqual(many.map((x) => x.value), [{ i: 1 }, null, { i: 249 }]);
+  assert.equal((await r.client.write('events', 'k0001', { j: 1 })).version, '1.2');
+});
