@@ -50,6 +50,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'records.etcd', type: 'string', default: '', help: 'etcd endpoints shared by all regions, comma-separated; empty = one node with the embedded metadata store' },
   { name: 'records.etcd-prefix', type: 'string', default: '/strata/records/', help: 'prefix of the records metadata in etcd' },
   { name: 'records.log', type: 'string', default: '', help: 'this region\'s log brokers, host:port comma-separated (default: this process\'s log service)' },
+  { name: 'records.connect-via', type: 'string', default: '', help: 'reach other regions\' addresses through others: host:port=host:port, comma-separated (tunnels, NAT, test proxies)' },
   { name: 'records.durability', type: 'enum', default: 'fsync', values: ['fsync', 'replicated'], help: 'a write commits once its change is fsynced by the log leader, or replicated to its in-sync replicas' },
   { name: 'records.partitions', type: 'int', default: 4, min: 1, max: 256, help: 'change-topic partitions of a table created without saying' },
   { name: 'records.tablets', type: 'int', default: 8, min: 1, max: 4096, help: 'tablets a hash table created without saying starts with' },
@@ -221,5 +222,17 @@ export function recordsSettings(s: Settings, localLog: { host: string; port: num
     tablets: s['records.tablets'] as number,
     sessionTtlMs: s['records.session-ttl-ms'] as number,
     maxConnections: s['records.max-connections'] as number,
+    connectVia: connectVia(s['records.connect-via'] as string),
   };
+}
+
+function connectVia(text: string): Map<string, { host: string; port: number }> {
+  const map = new Map<string, { host: string; port: number }>();
+  for (const pair of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [from, to] = pair.split('=');
+    if (!from || !to) throw new ConfigError(`invalid setting records.connect-via: ${JSON.stringify(pair)} is not host:port=host:port`);
+    const [a] = hostPorts(from, 'records.connect-via');
+    map.set(`${a.host}:${a.port}`, hostPorts(to, 'records.connect-via')[0]);
+  }
+  return map;
 }

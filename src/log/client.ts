@@ -19,6 +19,8 @@ export interface LogClientOptions {
   port?: number;
   /** How long a request keeps being retried through leader changes and reconnects. */
   retryTimeoutMs?: number;
+  /** Where to connect to reach a broker's advertised address (a tunnel, NAT, a test proxy); default the address itself. */
+  route?: (addr: { host: string; port: number }) => { host: string; port: number };
 }
 
 export interface TopicMetadata extends Omit<TopicConfig, 'assignment'> {
@@ -46,9 +48,11 @@ export class LogClient {
   private refreshing: Promise<void> | null = null;
   private closed = false;
   readonly retryTimeoutMs: number;
+  private readonly route: NonNullable<LogClientOptions['route']>;
 
   private constructor(private readonly bootstrap: Array<{ host: string; port: number }>, opts: LogClientOptions) {
     this.retryTimeoutMs = opts.retryTimeoutMs ?? 30_000;
+    this.route = opts.route ?? ((a) => a);
   }
 
   static async connect(opts: LogClientOptions): Promise<LogClient> {
@@ -66,7 +70,8 @@ export class LogClient {
     const key = `${addr.host}:${addr.port}`;
     let c = this.conns.get(key);
     if (!c) {
-      c = RpcClient.connect({ host: addr.host, port: addr.port });
+      const to = this.route(addr);
+      c = RpcClient.connect({ host: to.host, port: to.port });
       this.conns.set(key, c);
       c.then(
         (rpc) => rpc.onClose(() => this.conns.get(key) === c && this.conns.delete(key)),

@@ -37,6 +37,8 @@ export interface RecordsSettings {
   tablets: number;
   sessionTtlMs: number;
   maxConnections: number;
+  /** host:port → host:port: where to connect to reach another region's advertised address (tunnels, NAT, test proxies). */
+  connectVia: Map<string, { host: string; port: number }>;
 }
 
 export interface NodeInfo {
@@ -84,14 +86,18 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     const info: NodeInfo = { region: settings.region, host: settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host, port };
     const membership: Membership<NodeInfo> = await joinCluster(store, { nodeId, info, ttlMs: settings.sessionTtlMs });
     closers.push(() => membership.leave());
-    const peers = new PeerPool((id) => membership.members().get(id));
+    const route = (a: { host: string; port: number }) => settings.connectVia.get(`${a.host}:${a.port}`) ?? a;
+    const peers = new PeerPool((id) => {
+      const m = membership.members().get(id);
+      return m && route(m);
+    });
     closers.push(async () => peers.close());
 
     const ownLog = await LogClient.connect({ brokers: settings.logBrokers, retryTimeoutMs: 10_000 });
     closers.push(() => ownLog.close());
     const producer = ownLog.producer({ durability: settings.durability, lingerMs: 0, maxInFlight: 4 });
 
-    const replication = new TableReplication({ region: settings.region, nodeId, incarnation, catalog, local, ownLog, producer, clock, log });
+    const replication = new TableReplication({ region: settings.region, nodeId, incarnation, catalog, local, ownLog, producer, route, clock, log });
     const su = new StorageUnit(settings.region, local, (def, key, record) => replication.publish(def, key, record), clock, log);
     replication.attach(su);
     closers.push(async () => {

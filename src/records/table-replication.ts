@@ -30,6 +30,8 @@ export interface TableReplicationOptions {
   local: LocalStore;
   ownLog: LogClient;
   producer: Producer;
+  /** Where to connect to reach another region's advertised address. */
+  route: (addr: { host: string; port: number }) => { host: string; port: number };
   clock: Clock;
   log: Logger;
 }
@@ -151,7 +153,7 @@ export class TableReplication {
     if (!c) {
       const info = this.o.catalog.regions.get(region);
       if (!info) return Promise.reject(new Error(`region ${region} is not known`));
-      c = LogClient.connect({ brokers: info.logBrokers, retryTimeoutMs: 10_000 });
+      c = LogClient.connect({ brokers: info.logBrokers, retryTimeoutMs: 10_000, route: this.o.route });
       this.clients.set(region, c);
       c.catch(() => this.clients.get(region) === c && this.clients.delete(region));
     }

@@ -12,6 +12,8 @@ export interface LogNodeOptions {
   /** More `strata server` flags. */
   args?: string[];
   timeoutMs?: number;
+  /** The log line that says the node is up (default the log service's). */
+  readyMessage?: string;
 }
 
 export interface LogNode {
@@ -55,7 +57,7 @@ export async function startLogNode(opts: LogNodeOptions): Promise<LogNode> {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`log node ${nodeId} did not start: ${out}`)), opts.timeoutMs ?? 30_000);
     const check = () => {
-      if (out.includes('"msg":"log listening"')) {
+      if (out.includes(`"msg":"${opts.readyMessage ?? 'log listening'}"`)) {
         clearTimeout(timer);
         child.stderr!.off('data', check);
         resolve();

@@ -24,6 +24,7 @@ export function recordsSettings(dataDir: string, logPort: number, over: Partial<
     tablets: 4,
     sessionTtlMs: 5000,
     maxConnections: 1000,
+    connectVia: new Map(),
     ...over,
   };
 }
