@@ -157,7 +157,7 @@ function strataLogPort(stderrText: string): number {
 async function startStrata(timeoutMs: number): Promise<RunningPeer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-log-bench-strata-'));
   const main = `${REPO}src/cli/main.ts`;
-  const args = ['--import', 'tsx', main, 'server', '--data-dir', dir, '--log-port', '0', '--cache-enabled', 'false', '--admin-port', '0', '--log-http-port', '0'];
+  const args = ['--import', 'tsx', main, 'server', '--data-dir', dir, '--log-port', '0', '--cache-enabled', 'false', '--admin-port', '0', '--log-http-port', '0', '--records-enabled', 'false'];
   const child = spawnTracked(process.execPath, args, { cwd: REPO });
   let stderrText = '';
   child.stderr?.on('data', (d: Buffer) => {

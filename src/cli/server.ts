@@ -42,7 +42,9 @@ export async function startServer(settings: Settings): Promise<RunningServer> {
       closers.push(() => logService!.close());
     }
     let records: RecordsService | undefined;
-    if (settings['records.enabled']) {
+    if (settings['records.enabled'] && !logService && !settings['records.log']) {
+      log.info('records service off: it needs a log (log.enabled, or records.log naming one)');
+    } else if (settings['records.enabled']) {
       const localLog = logService ? { host: settings['log.host'] as string, port: logService.port } : null;
       records = await startRecordsService(recordsSettings(settings, localLog), log.child({ service: 'records' }), systemClock, registry);
       closers.push(() => records!.close());

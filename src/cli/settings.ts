@@ -51,6 +51,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'records.etcd-prefix', type: 'string', default: '/strata/records/', help: 'prefix of the records metadata in etcd' },
   { name: 'records.log', type: 'string', default: '', help: 'this region\'s log brokers, host:port comma-separated (default: this process\'s log service)' },
   { name: 'records.connect-via', type: 'string', default: '', help: 'reach other regions\' addresses through others: host:port=host:port, comma-separated (tunnels, NAT, test proxies)' },
+  { name: 'records.apply-trace', type: 'string', default: '', help: 'append every applied record to this file as a JSON line (for consistency tests; empty = off)' },
   { name: 'records.durability', type: 'enum', default: 'fsync', values: ['fsync', 'replicated'], help: 'a write commits once its change is fsynced by the log leader, or replicated to its in-sync replicas' },
   { name: 'records.partitions', type: 'int', default: 4, min: 1, max: 256, help: 'change-topic partitions of a table created without saying' },
   { name: 'records.tablets', type: 'int', default: 8, min: 1, max: 4096, help: 'tablets a hash table created without saying starts with' },
@@ -223,6 +224,7 @@ export function recordsSettings(s: Settings, localLog: { host: string; port: num
     sessionTtlMs: s['records.session-ttl-ms'] as number,
     maxConnections: s['records.max-connections'] as number,
     connectVia: connectVia(s['records.connect-via'] as string),
+    applyTrace: s['records.apply-trace'] as string,
   };
 }
 

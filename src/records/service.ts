@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
@@ -13,7 +13,7 @@ import { Catalog } from './catalog.js';
 import { LocalStore } from './local-store.js';
 import { NodeRouter } from './node-router.js';
 import { recordsMethods } from './rpc-methods.js';
-import { StorageUnit } from './storage-unit.js';
+import { StorageUnit, type ApplyTrace } from './storage-unit.js';
 import { TableReplication } from './table-replication.js';
 import { stableNodeId } from '../cluster/node-id.js';
 
@@ -39,6 +39,8 @@ export interface RecordsSettings {
   maxConnections: number;
   /** host:port → host:port: where to connect to reach another region's advertised address (tunnels, NAT, test proxies). */
   connectVia: Map<string, { host: string; port: number }>;
+  /** A file to append every applied record to, one JSON line each (for consistency tests); empty: off. */
+  applyTrace: string;
 }
 
 export interface NodeInfo {
@@ -52,6 +54,17 @@ export interface RecordsService {
   nodeId: string;
   region: string;
   close(): Promise<void>;
+}
+
+/** JSON lines: table, key, gen, ver, deleted, master, fields (the JSON text). */
+function openApplyTrace(file: string): { write: ApplyTrace; close: () => Promise<void> } {
+  const out = createWriteStream(file, { flags: 'a' });
+  return {
+    write: (table, key, r) => {
+      out.write(JSON.stringify({ table, key, gen: r.gen, ver: r.ver, deleted: r.deleted, master: r.master, fields: r.fieldsJson.toString('utf8') }) + '\n');
+    },
+    close: () => new Promise<void>((resolve) => out.end(() => resolve())),
+  };
 }
 
 export async function startRecordsService(settings: RecordsSettings, log: Logger, clock: Clock, registry?: Registry): Promise<RecordsService> {
@@ -98,7 +111,9 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     const producer = ownLog.producer({ durability: settings.durability, lingerMs: 0, maxInFlight: 4 });
 
     const replication = new TableReplication({ region: settings.region, nodeId, incarnation, catalog, local, ownLog, producer, route, clock, log });
-    const su = new StorageUnit(settings.region, local, (def, key, record) => replication.publish(def, key, record), clock, log);
+    const trace = settings.applyTrace ? openApplyTrace(settings.applyTrace) : null;
+    if (trace) closers.push(trace.close);
+    const su = new StorageUnit(settings.region, local, (def, key, record) => replication.publish(def, key, record), clock, log, trace?.write ?? null);
     replication.attach(su);
     closers.push(async () => {
       su.close();

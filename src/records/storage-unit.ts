@@ -26,6 +26,9 @@ export type MasterOutcome =
   /** This region is not the record's master; `record` is the copy here (null: a key new to this region, which is not the table's home). */
   | { kind: 'elsewhere'; record: StoredRecord | null };
 
+/** Told of every record once it is durable in the local store, in the order of application. */
+export type ApplyTrace = (table: string, key: string, record: StoredRecord) => void;
+
 /** Publishes a committed change to this region's change topic; resolves once the log acknowledged it. */
 export type PublishChange = (def: TableDef, key: string, record: StoredRecord) => Promise<void>;
 
@@ -54,6 +57,7 @@ export class StorageUnit {
     private readonly publish: PublishChange,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly trace: ApplyTrace | null = null,
   ) {}
 
   /** The committed copy here (overlay first, then the store); null when this region never saw the key. */
@@ -107,7 +111,8 @@ export class StorageUnit {
     this.overlay.set(k, o);
     await this.publishUntilDone(def, key, next);
     o.pending = null;
-    this.keep(def, key, k, next);
+    // The change may already have come back from the log (a publish retried after its ack was lost).
+    this.apply(def, key, next);
     return { kind: 'ok', record: next };
   }
 
@@ -165,6 +170,7 @@ export class StorageUnit {
     const bytes = encodeRecord(record);
     this.store.put(def.name, storageKey(def, key), bytes).then(
       () => {
+        this.trace?.(def.name, key, record);
         const now = this.overlay.get(k);
         if (now && now.committed === record) {
           now.committed = null;

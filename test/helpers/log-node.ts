@@ -40,6 +40,7 @@ export async function startLogNode(opts: LogNodeOptions): Promise<LogNode> {
     '--log-port', String(port),
     '--log-http-port', '-1',
     '--log-node-id', nodeId,
+    '--records-enabled', 'false',
     ...(opts.etcd ? ['--log-etcd', opts.etcd] : []),
     ...(opts.args ?? []),
   ];

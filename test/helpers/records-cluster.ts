@@ -7,15 +7,25 @@ import { startLogNode, type LogNode } from './log-node.js';
 import { NetProxy } from './net-proxy.js';
 import { freePort } from './ports.js';
 
+/** A region: its log and its records node, each its own process. */
 export interface RegionProcess {
   region: string;
   dir: string;
   logPort: number;
   recordsPort: number;
-  node: LogNode | null;
+  log: LogNode | null;
+  records: LogNode | null;
   /** Start (again) on the same ports and data directory. */
-  start(): Promise<void>;
-  kill(): Promise<void>;
+  startLog(): Promise<void>;
+  startRecords(): Promise<void>;
+  /** SIGKILL. */
+  killLog(): Promise<void>;
+  killRecords(): Promise<void>;
+}
+
+/** Where a region's records node appends what it applies (with `applyTrace`). */
+export function applyTracePath(r: { dir: string }): string {
+  return path.join(r.dir, 'apply-trace.jsonl');
 }
 
 interface Link {
@@ -34,25 +44,38 @@ export interface RecordsCluster {
   /** Cut every link into and out of the region; `heal` restores them. */
   isolate(region: string): void;
   heal(region: string): void;
+  /** Stop every process cleanly, keeping the data directories (stop() removes them). */
+  stopProcesses(): Promise<void>;
   /** Everything the region's process printed. */
   output(region: string): string;
   stop(): Promise<void>;
 }
 
 /**
- * Regions as separate `strata server` processes (log + records, one node each), sharing one
- * etcd for the records metadata. Every connection from one region to another (record forwarding,
+ * Regions of one log process and one records process each (`strata server` with one service on),
+ * sharing one etcd for the records metadata. Every connection from one region to another (record forwarding,
  * following another region's change log) goes through a NetProxy per (from, to, service), so a
  * test can add WAN delay or cut a region away.
  */
-export async function startRecordsCluster(names: string[], opts: { args?: string[] } = {}): Promise<RecordsCluster> {
+export async function startRecordsCluster(names: string[], opts: { args?: string[]; applyTrace?: boolean } = {}): Promise<RecordsCluster> {
   const etcd = await startEtcd();
   const base = mkdtempSync(path.join(tmpdir(), 'strata-regions-'));
   const regions = new Map<string, RegionProcess>();
   const links: Link[] = [];
   try {
     for (const region of names) {
-      regions.set(region, { region, dir: path.join(base, region), logPort: await freePort(), recordsPort: await freePort(), node: null, start: async () => {}, kill: async () => {} });
+      regions.set(region, {
+        region,
+        dir: path.join(base, region),
+        logPort: await freePort(),
+        recordsPort: await freePort(),
+        log: null,
+        records: null,
+        startLog: async () => {},
+        startRecords: async () => {},
+        killLog: async () => {},
+        killRecords: async () => {},
+      });
     }
     const via = new Map<string, string[]>();
     for (const from of names) {
@@ -69,13 +92,22 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
       via.set(from, map);
     }
     for (const r of regions.values()) {
-      r.start = async () => {
-        r.node = await startLogNode({
-          dataDir: r.dir,
+      const dropLinksTo = () => {
+        for (const l of links) if (l.to === r.region) l.proxy.resetAll();
+      };
+      r.startLog = async () => {
+        r.log = await startLogNode({ dataDir: path.join(r.dir, 'log'), port: r.logPort, nodeId: `${r.region}-log` });
+      };
+      r.startRecords = async () => {
+        r.records = await startLogNode({
+          dataDir: path.join(r.dir, 'records'),
           port: r.logPort,
           nodeId: `${r.region}-log`,
           readyMessage: 'records listening',
           args: [
+            '--log-enabled', 'false',
+            '--records-enabled', 'true',
+            '--records-log', `127.0.0.1:${r.logPort}`,
             '--records-port', String(r.recordsPort),
             '--records-region', r.region,
             '--records-node-id', `${r.region}-1`,
@@ -84,23 +116,33 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
             '--records-session-ttl-ms', '2000',
             '--records-partitions', '2',
             '--records-tablets', '4',
+            ...(opts.applyTrace ? ['--records-apply-trace', applyTracePath(r)] : []),
             ...(opts.args ?? []),
           ],
         });
       };
-      r.kill = async () => {
-        await r.node?.kill();
-        for (const l of links) if (l.to === r.region) l.proxy.resetAll();
+      r.killLog = async () => {
+        await r.log?.kill();
+        dropLinksTo();
+      };
+      r.killRecords = async () => {
+        await r.records?.kill();
+        dropLinksTo();
       };
     }
-    await Promise.all([...regions.values()].map((r) => r.start()));
+    await Promise.all([...regions.values()].map((r) => r.startLog()));
+    await Promise.all([...regions.values()].map((r) => r.startRecords()));
   } catch (err) {
-    for (const r of regions.values()) await r.node?.kill();
+    for (const r of regions.values()) await Promise.all([r.records?.kill(), r.log?.kill()]);
     for (const l of links) await l.proxy.close();
     await etcd.stop();
     rmSync(base, { recursive: true, force: true });
     throw err;
   }
+  const stopProcesses = async () => {
+    await Promise.all([...regions.values()].map((r) => r.records?.stop()));
+    await Promise.all([...regions.values()].map((r) => r.log?.stop()));
+  };
   return {
     etcd,
     regions,
@@ -117,10 +159,12 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
       for (const l of links) if (l.from === region || l.to === region) l.proxy.heal();
     },
     output(region) {
-      return regions.get(region)!.node?.output() ?? '';
+      const r = regions.get(region)!;
+      return `${r.log?.output() ?? ''}${r.records?.output() ?? ''}`;
     },
+    stopProcesses,
     async stop() {
-      await Promise.all([...regions.values()].map((r) => r.node?.stop()));
+      await stopProcesses();
       for (const l of links) await l.proxy.close();
       await etcd.stop();
       rmSync(base, { recursive: true, force: true });
