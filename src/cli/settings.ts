@@ -45,12 +45,14 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'records.enabled', type: 'bool', default: true, help: 'run the records service (PNUTS-style tables)' },
   { name: 'records.host', type: 'string', default: '127.0.0.1', help: 'address the records service listens on (an IP address other nodes and clients can reach)' },
   { name: 'records.port', type: 'int', default: 7500, min: 0, max: 65535, help: 'records service TCP port, Strata RPC protocol (0 = any free port)' },
+  { name: 'records.http-port', type: 'int', default: 7501, min: -1, max: 65535, help: 'records HTTP/JSON port (-1 = off, 0 = any free port)' },
   { name: 'records.region', type: 'string', default: 'local', help: 'the region this node belongs to' },
   { name: 'records.node-id', type: 'string', default: '', help: 'this node\'s id among records nodes (default: generated once, kept in <data-dir>/records/node-id)' },
   { name: 'records.etcd', type: 'string', default: '', help: 'etcd endpoints shared by all regions, comma-separated; empty = one node with the embedded metadata store' },
   { name: 'records.etcd-prefix', type: 'string', default: '/strata/records/', help: 'prefix of the records metadata in etcd' },
   { name: 'records.log', type: 'string', default: '', help: 'this region\'s log brokers, host:port comma-separated (default: this process\'s log service)' },
   { name: 'records.connect-via', type: 'string', default: '', help: 'reach other regions\' addresses through others: host:port=host:port, comma-separated (tunnels, NAT, test proxies)' },
+  { name: 'records.tokens', type: 'string', default: '', help: 'tokens clients must show, comma-separated (RPC auth method, HTTP Authorization: Bearer); empty = no authentication' },
   { name: 'records.apply-trace', type: 'string', default: '', help: 'append every applied record to this file as a JSON line (for consistency tests; empty = off)' },
   { name: 'records.durability', type: 'enum', default: 'fsync', values: ['fsync', 'replicated'], help: 'a write commits once its change is fsynced by the log leader, or replicated to its in-sync replicas' },
   { name: 'records.partitions', type: 'int', default: 4, min: 1, max: 256, help: 'change-topic partitions of a table created without saying' },
@@ -211,7 +213,7 @@ export function recordsSettings(s: Settings, localLog: { host: string; port: num
   return {
     host: s['records.host'] as string,
     port: s['records.port'] as number,
-    httpPort: -1,
+    httpPort: s['records.http-port'] as number,
     dataDir: s['data-dir'] as string,
     nodeId: s['records.node-id'] as string,
     region,
@@ -225,6 +227,7 @@ export function recordsSettings(s: Settings, localLog: { host: string; port: num
     maxConnections: s['records.max-connections'] as number,
     connectVia: connectVia(s['records.connect-via'] as string),
     applyTrace: s['records.apply-trace'] as string,
+    tokens: String(s['records.tokens']).split(',').map((e) => e.trim()).filter(Boolean),
   };
 }
 

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { listenHttp, type ListeningHttp } from '../net/http-listen.js';
+import { httpStatusOf, readBody, sendJson as json } from '../net/http-util.js';
 import type { Logger } from '../core/log.js';
 import { crc32c } from '../core/crc32c.js';
 import { RpcCode, RpcError, rpcCodeName } from '../net/rpc-frame.js';
@@ -14,26 +15,6 @@ export type LogHttp = ListeningHttp;
 const MAX_BODY = 8 * 1024 * 1024;
 /** Comment lines keep an idle event stream (and proxies in front of it) from timing out. */
 const KEEP_ALIVE_MS = 15_000;
-
-/** A request the HTTP layer refuses with its own status (e.g. 413 for a body too large). */
-class HttpError extends RpcError {
-  constructor(
-    readonly status: number,
-    code: number,
-    message: string,
-  ) {
-    super(code, message);
-  }
-}
-const STATUS: Record<number, number> = {
-  [RpcCode.notFound]: 404,
-  [RpcCode.invalid]: 400,
-  [RpcCode.badRequest]: 400,
-  [RpcCode.notLeader]: 421,
-  [RpcCode.tryLater]: 503,
-  [RpcCode.storage]: 507,
-  [RpcCode.timeout]: 504,
-};
 
 /**
  * HTTP for browsers and curl (docs/log.md, "HTTP"):
@@ -60,7 +41,7 @@ export async function startLogHttp(opts: {
         res.destroy();
         return;
       }
-      const status = err instanceof HttpError ? err.status : (STATUS[code] ?? 500);
+      const status = httpStatusOf(err);
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ error: rpcCodeName(code), message: (err as Error).message }) + '\n');
     });
   });
@@ -78,7 +59,7 @@ export async function startLogHttp(opts: {
     if (parts[0] !== 'topics') throw new RpcError(RpcCode.notFound, 'paths: /topics, /topics/:topic/records, /topics/:topic/events');
     if (parts.length === 1 && req.method === 'GET') return json(res, 200, broker.metadata());
     if (parts.length === 1 && req.method === 'POST') {
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY);
       let reqBody: TopicRequest | null = null;
       try {
         reqBody = JSON.parse(body.toString()) as TopicRequest;
@@ -96,7 +77,7 @@ export async function startLogHttp(opts: {
   }
 
   async function publish(topic: string, url: URL, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY);
     const durability = (url.searchParams.get('durability') ?? 'fsync') as ProduceDurability;
     if (!DURABILITY.includes(durability)) throw new RpcError(RpcCode.invalid, 'durability is none, fsync or replicated');
     const keyParam = url.searchParams.get('key');
@@ -187,44 +168,9 @@ export async function startLogHttp(opts: {
   return listenHttp(server, opts.host, opts.port);
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body) + '\n');
-}
-
 function parsePartition(param: string, partitions: number, topic: string): number {
   const p = /^\d{1,10}$/.test(param) ? Number(param) : NaN;
   if (!Number.isInteger(p)) throw new RpcError(RpcCode.invalid, `partition must be a non-negative integer, got ${JSON.stringify(param)}`);
   if (p >= partitions) throw new RpcError(RpcCode.invalid, `topic ${topic} has partitions 0..${partitions - 1}, not ${p}`);
   return p;
-}
-
-/**
- * The request body, up to MAX_BODY. Past it the request is refused with 413 at once; the rest
- * of the body is read and dropped (not kept), so the client gets the answer rather than a reset.
- */
-function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY) {
-      req.resume();
-      reject(new HttpError(413, RpcCode.invalid, `body larger than ${MAX_BODY} bytes (content-length ${declared})`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (c: Buffer) => {
-      if (refused) return;
-      size += c.length;
-      if (size > MAX_BODY) {
-        refused = true;
-        chunks.length = 0;
-        reject(new HttpError(413, RpcCode.invalid, `body larger than ${MAX_BODY} bytes`));
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 }

@@ -34,6 +34,8 @@ export const RpcCode = {
   conflict: 13,
   /** The node does not hold what was asked of it (a stale tablet map): refresh and retry. */
   wrongNode: 14,
+  /** The connection has not shown a valid token (records with `records.tokens` set). */
+  unauthorized: 15,
 } as const;
 
 export const rpcCodeName = (code: number): string => Object.entries(RpcCode).find(([, c]) => c === code)?.[0] ?? `code ${code}`;

@@ -24,6 +24,8 @@ export type { TableDef, TableRequest };
 export interface RecordsClientOptions {
   host?: string;
   port?: number;
+  /** Sent first when the service requires a token (`records.tokens`). */
+  token?: string;
   /** How long one request may take (a write to a remote master, a read-latest) before it fails with `timeout`. */
   timeoutMs?: number;
 }
@@ -44,6 +46,12 @@ export interface RecordResult {
 export interface WriteResult {
   version: string;
   master: string;
+}
+
+/** What the client sends requests over: an RPC connection, or a node's own methods in process. */
+export interface RecordsTransport {
+  call(method: number, payload: Buffer, timeoutMs: number): Promise<Buffer>;
+  close(): void;
 }
 
 export type ReadConsistency = 'any' | 'critical' | 'latest';
@@ -79,13 +87,21 @@ function version(v: string | Version): Version {
  * tablet's node and the record's master.
  */
 export class RecordsClient {
-  private constructor(
-    private readonly rpc: RpcClient,
-    private readonly timeoutMs: number,
+  constructor(
+    private readonly rpc: RecordsTransport,
+    private readonly timeoutMs = 30_000,
   ) {}
 
   static async connect(opts: RecordsClientOptions = {}): Promise<RecordsClient> {
     const rpc = await RpcClient.connect({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 7500 });
+    if (opts.token !== undefined) {
+      try {
+        await rpc.call(RecordsMethod.auth, Buffer.from(opts.token, 'utf8'), 10_000);
+      } catch (err) {
+        rpc.close();
+        throw err;
+      }
+    }
     return new RecordsClient(rpc, opts.timeoutMs ?? 30_000);
   }
 
@@ -178,3 +194,5 @@ export class RecordsClient {
     this.rpc.close();
   }
 }
+
+export { ReadYourWrites, READ_YOUR_WRITES_COOKIE } from './read-your-writes.js';

@@ -1,5 +1,4 @@
 import type { Logger } from '../core/log.js';
-import type { PeerPool } from '../net/peer-pool.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import type { Catalog } from './catalog.js';
 import {
@@ -38,7 +37,8 @@ export interface RouterDeps {
   catalog: Catalog;
   su: StorageUnit;
   store: LocalStore;
-  peers: PeerPool;
+  /** Call another records node (connections made and authenticated on first use). */
+  callNode: (nodeId: string, method: number, payload: Buffer, timeoutMs: number) => Promise<Buffer>;
   /** Master writes for a table wait until this node has caught up with its own region's log. */
   ready: (table: string) => Promise<void>;
   log: Logger;
@@ -66,9 +66,8 @@ export class NodeRouter {
     return owner;
   }
 
-  private async call(nodeId: string, method: number, payload: Buffer): Promise<Buffer> {
-    const rpc = await this.d.peers.get(nodeId);
-    return rpc.call(method, payload, FORWARD_TIMEOUT_MS);
+  private call(nodeId: string, method: number, payload: Buffer): Promise<Buffer> {
+    return this.d.callNode(nodeId, method, payload, FORWARD_TIMEOUT_MS);
   }
 
   // ---- reads ----

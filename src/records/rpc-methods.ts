@@ -78,3 +78,27 @@ export function recordsMethods(
 
   return m;
 }
+
+/**
+ * The methods behind a token check: a connection calls `auth` with one of the tokens first; any
+ * other call before that is refused with `unauthorized`. No tokens: everything is open.
+ */
+export function requireToken(m: Map<number, RpcMethod>, tokens: string[]): Map<number, RpcMethod> {
+  const authed = new Set<number>();
+  const auth: RpcMethod = (payload, conn) => {
+    if (tokens.length > 0 && !tokens.includes(payload.toString('utf8'))) throw new RpcError(RpcCode.unauthorized, 'unknown token');
+    if (!authed.has(conn.id)) {
+      authed.add(conn.id);
+      conn.onClose(() => authed.delete(conn.id));
+    }
+  };
+  if (tokens.length === 0) return new Map([...m, [RecordsMethod.auth, auth]]);
+  const guarded = new Map<number, RpcMethod>([[RecordsMethod.auth, auth]]);
+  for (const [id, method] of m) {
+    guarded.set(id, (payload, conn) => {
+      if (!authed.has(conn.id)) throw new RpcError(RpcCode.unauthorized, 'this service needs a token: call auth first');
+      return method(payload, conn);
+    });
+  }
+  return guarded;
+}

@@ -9,10 +9,16 @@ import { LogClient } from '../log/client.js';
 import type { ProduceDurability } from '../log/protocol.js';
 import { PeerPool } from '../net/peer-pool.js';
 import { RpcServer } from '../net/rpc-server.js';
+import type { RpcClient } from '../net/rpc-client.js';
+import { RecordsMethod } from './protocol.js';
 import { Catalog } from './catalog.js';
 import { LocalStore } from './local-store.js';
 import { NodeRouter } from './node-router.js';
-import { recordsMethods } from './rpc-methods.js';
+import { recordsMethods, requireToken } from './rpc-methods.js';
+import { startRecordsHttp } from './http.js';
+import { RecordsClient, type RecordsTransport } from './client.js';
+import type { RpcMethod, RpcConnection } from '../net/rpc-server.js';
+import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { StorageUnit, type ApplyTrace } from './storage-unit.js';
 import { TableReplication } from './table-replication.js';
 import { stableNodeId } from '../cluster/node-id.js';
@@ -39,6 +45,8 @@ export interface RecordsSettings {
   maxConnections: number;
   /** host:port → host:port: where to connect to reach another region's advertised address (tunnels, NAT, test proxies). */
   connectVia: Map<string, { host: string; port: number }>;
+  /** Tokens a client must show (RPC: the auth method; HTTP: Authorization: Bearer); empty: no authentication. */
+  tokens: string[];
   /** A file to append every applied record to, one JSON line each (for consistency tests); empty: off. */
   applyTrace: string;
 }
@@ -51,9 +59,25 @@ export interface NodeInfo {
 
 export interface RecordsService {
   port: number;
+  /** -1: HTTP off. */
+  httpPort: number;
   nodeId: string;
   region: string;
   close(): Promise<void>;
+}
+
+/** The node's own methods as a client transport (for its HTTP API: no network hop, no token). */
+function inProcess(methods: Map<number, RpcMethod>): RecordsTransport {
+  const conn: RpcConnection = { id: -1, remote: 'in-process', event: () => {}, onClose: () => {}, closed: false };
+  return {
+    async call(method, payload) {
+      const fn = methods.get(method);
+      if (!fn) throw new RpcError(RpcCode.unknownMethod, `no method ${method}`);
+      const out = await fn(payload, conn);
+      return Array.isArray(out) ? Buffer.concat(out) : (out ?? Buffer.alloc(0));
+    },
+    close() {},
+  };
 }
 
 /** JSON lines: table, key, gen, ver, deleted, master, fields (the JSON text). */
@@ -105,6 +129,19 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       return m && route(m);
     });
     closers.push(async () => peers.close());
+    const authed = new WeakMap<RpcClient, Promise<unknown>>();
+    const callNode = async (id: string, method: number, payload: Buffer, timeoutMs: number): Promise<Buffer> => {
+      const rpc = await peers.get(id);
+      if (settings.tokens.length > 0) {
+        let auth = authed.get(rpc);
+        if (!auth) {
+          auth = rpc.call(RecordsMethod.auth, Buffer.from(settings.tokens[0], 'utf8'), timeoutMs);
+          authed.set(rpc, auth);
+        }
+        await auth;
+      }
+      return rpc.call(method, payload, timeoutMs);
+    };
 
     const ownLog = await LogClient.connect({ brokers: settings.logBrokers, retryTimeoutMs: 10_000 });
     closers.push(() => ownLog.close());
@@ -127,20 +164,27 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       catalog,
       su,
       store: local,
-      peers,
+      callNode,
       ready: (table) => replication.ready(table),
       log,
       now: () => clock.nowMs(),
     });
     const defaults = { region: settings.region, partitions: settings.partitions, tablets: settings.tablets };
-    for (const [k, v] of recordsMethods(router, catalog, defaults, (table) => replication.ensure(table))) methods.set(k, v);
+    const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table));
+    for (const [k, v] of requireToken(open, settings.tokens)) methods.set(k, v);
+    let httpPort = -1;
+    if (settings.httpPort >= 0) {
+      const http = await startRecordsHttp({ host: settings.host, port: settings.httpPort, client: new RecordsClient(inProcess(open)), tokens: settings.tokens, log });
+      closers.push(() => http.close());
+      httpPort = http.port;
+    }
 
-    log.info('records listening', { host: settings.host, port, region: settings.region, node: nodeId, incarnation });
+    log.info('records listening', { host: settings.host, port, httpPort, region: settings.region, node: nodeId, incarnation });
     if (registry) {
       registerGaugeFn(registry, 'strata_records_tables', 'tables known to this node', () => catalog.tables.size);
       registerGaugeFn(registry, 'strata_records_applied_total', 'changes applied from the change logs', () => replication.appliedCount());
     }
-    return { port, nodeId, region: settings.region, close };
+    return { port, httpPort, nodeId, region: settings.region, close };
   } catch (err) {
     await close();
     throw err;

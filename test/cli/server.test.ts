@@ -41,7 +41,7 @@ function waitForLog(child: ReturnType<typeof runCli>, msg: string, timeoutMs = 2
 
 test('strata server serves memcached clients, /metrics and /healthz, and stops on SIGTERM', async () => {
   const dataDir = join(mkdtempSync(join(tmpdir(), 'strata-cli-')), 'data');
-  const child = runCli(['server', '--cache-port', '0', '--admin-port', '0', '--log-port', '0', '--log-http-port', '0', '--records-port', '0', '--data-dir', dataDir], { STRATA_CACHE_THREADS: '2' });
+  const child = runCli(['server', '--cache-port', '0', '--admin-port', '0', '--log-port', '0', '--log-http-port', '0', '--records-port', '0', '--records-http-port', '0', '--data-dir', dataDir], { STRATA_CACHE_THREADS: '2' });
   try {
     const cacheLog = waitForLog(child, 'cache listening');
     const adminLog = waitForLog(child, 'admin listening');

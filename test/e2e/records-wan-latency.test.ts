@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdMissing } from '../helpers/etcd.js';
 import { startRecordsCluster } from '../helpers/records-cluster.js';
-import type { RecordsClient } from '../../src/records/client.js';
+import { ReadYourWrites, type RecordsClient } from '../../src/records/client.js';
 
 const ONE_WAY_MS = 100;
 
@@ -61,6 +61,17 @@ test('WAN delay: local writes and read-any stay local, remote-mastered writes pa
   assert.deepEqual(masters, ['west', 'west', 'east']);
   const movedWrites: number[] = [];
   for (let i = 0; i < 15; i++) await timed(movedWrites, () => east.write('users', 'mover', { after: i }));
+
+  // Read-your-writes across regions: a user's write in west, then a read in east (whose copy lags
+  // by at least the one-way delay) through the session cookie returns that write or newer.
+  for (let i = 0; i < 5; i++) {
+    const inWest = ReadYourWrites.fromCookie(west, undefined);
+    const written = await inWest.write('users', `ryw${i}`, { i });
+    const inEast = ReadYourWrites.fromCookie(east, inWest.toCookie());
+    const read = await inEast.read('users', `ryw${i}`);
+    assert.equal(read.version, written.version);
+    assert.deepEqual(read.value, { i });
+  }
 
   const figures = {
     oneWayDelayMs: ONE_WAY_MS,

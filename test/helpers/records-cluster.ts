@@ -113,6 +113,7 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
             '--records-node-id', `${r.region}-1`,
             '--records-etcd', etcd.endpoint,
             '--records-connect-via', via.get(r.region)!.join(','),
+            '--records-http-port', '-1',
             '--records-session-ttl-ms', '2000',
             '--records-partitions', '2',
             '--records-tablets', '4',

@@ -25,6 +25,8 @@ export function recordsSettings(dataDir: string, logPort: number, over: Partial<
     sessionTtlMs: 5000,
     maxConnections: 1000,
     connectVia: new Map(),
+    applyTrace: '',
+    tokens: [],
     ...over,
   };
 }
@@ -51,7 +53,8 @@ export async function startOneRegion(opts: { dir?: string; over?: Partial<Record
     await logService.close();
     throw err;
   }
-  const client = await RecordsClient.connect({ port: records.port, timeoutMs: 20_000 });
+  const token = opts.over?.tokens?.[0];
+  const client = await RecordsClient.connect({ port: records.port, timeoutMs: 20_000, ...(token ? { token } : {}) });
   let stopped = false;
   const stopServices = async () => {
     if (stopped) return;
