@@ -18,6 +18,9 @@ import { recordFields, type StoredRecord } from './record-codec.js';
 import type { TableDef, TableRequest } from './table-def.js';
 import type { TableState } from './tablets.js';
 import { formatVersion, parseVersion, type Version } from './version.js';
+import { changeFeed, type ChangeEvent, type ChangeFeedOptions } from './change-feed.js';
+
+export type { ChangeEvent, ChangeFeedOptions };
 
 export type { TableDef, TableRequest };
 
@@ -52,6 +55,13 @@ export interface WriteResult {
 export interface RecordsTransport {
   call(method: number, payload: Buffer, timeoutMs: number): Promise<Buffer>;
   close(): void;
+}
+
+export interface TablesInfo {
+  tables: TableState[];
+  regions: string[];
+  /** Each region's log brokers (where the change topics are). */
+  logs: Record<string, Array<{ host: string; port: number }>>;
 }
 
 export type ReadConsistency = 'any' | 'critical' | 'latest';
@@ -113,8 +123,14 @@ export class RecordsClient {
     return JSON.parse((await this.call(RecordsMethod.createTable, Buffer.from(JSON.stringify(req)))).toString()) as TableDef;
   }
 
-  async tables(): Promise<{ tables: TableState[]; regions: string[] }> {
-    return JSON.parse((await this.call(RecordsMethod.tables, Buffer.alloc(0))).toString()) as { tables: TableState[]; regions: string[] };
+  async tables(): Promise<TablesInfo> {
+    return JSON.parse((await this.call(RecordsMethod.tables, Buffer.alloc(0))).toString()) as TablesInfo;
+  }
+
+  /** The table's committed changes from every region's log (see change-feed.ts). */
+  async *changes(table: string, opts: ChangeFeedOptions = {}): AsyncGenerator<ChangeEvent> {
+    const { logs } = await this.tables();
+    yield* changeFeed(logs, table, opts);
   }
 
   /** The local copy: fast, possibly stale. */

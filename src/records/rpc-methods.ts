@@ -33,7 +33,7 @@ export function recordsMethods(
 
   m.set(RecordsMethod.tables, () => {
     const tables = [...catalog.tables.values()].map((t) => t.state);
-    return Buffer.from(JSON.stringify({ tables, regions: [...catalog.regions.keys()] }));
+    return Buffer.from(JSON.stringify({ tables, regions: [...catalog.regions.keys()], logs: Object.fromEntries([...catalog.regions].map(([r, info]) => [r, info.logBrokers])) }));
   });
 
   m.set(RecordsMethod.createTable, async (payload) => {
