@@ -73,3 +73,22 @@ test('records survive a restart and scans page through an ordered table in key o
   assert.deepEqual(many.map((x) => x.value), [{ i: 1 }, null, { i: 249 }]);
   assert.equal((await r.client.write('events', 'k0001', { j: 1 })).version, '1.2');
 });
+
+test('the change feed delivers every committed change with its version, deletes included', async (t) => {
+  const r = await startOneRegion();
+  t.after(() => r.stop());
+  await r.client.createTable({ name: 'feed' });
+  await r.client.write('feed', 'a', { n: 1 });
+  await r.client.write('feed', 'a', { n: 2 });
+  await r.client.write('feed', 'b', { n: 1 });
+  await r.client.delete('feed', 'a');
+  const abort = new AbortController();
+  const seen: string[] = [];
+  for await (const ev of r.client.changes('feed', { from: 'earliest', signal: abort.signal })) {
+    seen.push(`${ev.key}@${ev.version}${ev.deleted ? ' deleted' : ` ${JSON.stringify(ev.value)}`} (${ev.region})`);
+    if (seen.length === 4) abort.abort();
+  }
+  const forA = seen.filter((s) => s.startsWith('a@'));
+  assert.deepEqual(forA, ['a@1.1 {"n":1} (local)', 'a@1.2 {"n":2} (local)', 'a@1.3 deleted (local)']);
+  assert.ok(seen.includes('b@1.1 {"n":1} (local)'));
+});
