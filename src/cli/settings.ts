@@ -57,6 +57,8 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'records.durability', type: 'enum', default: 'fsync', values: ['fsync', 'replicated'], help: 'a write commits once its change is fsynced by the log leader, or replicated to its in-sync replicas' },
   { name: 'records.partitions', type: 'int', default: 4, min: 1, max: 256, help: 'change-topic partitions of a table created without saying' },
   { name: 'records.tablets', type: 'int', default: 8, min: 1, max: 4096, help: 'tablets a hash table created without saying starts with' },
+  { name: 'records.split-records', type: 'int', default: 1_000_000, min: 0, max: 1_000_000_000, help: 'a tablet splits once it holds more records than this (0 = only when asked)' },
+  { name: 'records.split-check-ms', type: 'int', default: 10_000, min: 100, max: 3_600_000, help: 'how often a node checks its tablets\' sizes' },
   { name: 'records.session-ttl-ms', type: 'int', default: 5000, min: 1000, max: 600_000, help: 'a records node counts as gone this long after it stops renewing its membership' },
   { name: 'records.max-connections', type: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'simultaneous client connections to the records service' },
 ];
@@ -225,6 +227,8 @@ export function recordsSettings(s: Settings, localLog: { host: string; port: num
     tablets: s['records.tablets'] as number,
     sessionTtlMs: s['records.session-ttl-ms'] as number,
     maxConnections: s['records.max-connections'] as number,
+    splitRecords: s['records.split-records'] as number,
+    splitCheckMs: s['records.split-check-ms'] as number,
     connectVia: connectVia(s['records.connect-via'] as string),
     applyTrace: s['records.apply-trace'] as string,
     tokens: String(s['records.tokens']).split(',').map((e) => e.trim()).filter(Boolean),

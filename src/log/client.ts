@@ -2,7 +2,8 @@ import { crc32c } from '../core/crc32c.js';
 import { RpcClient } from '../net/rpc-client.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import type { NodeAddress, PartitionMetadata } from './broker.js';
-import { LogMethod, encodeJson } from './protocol.js';
+import { EARLIEST, LATEST, LogMethod, encodeJson, encodeListOffsets } from './protocol.js';
+import { BufferReader } from '../core/bytes.js';
 import type { TopicConfig, TopicRequest } from './topic-config.js';
 import { Producer, type ProducerOptions } from './producer.js';
 import { consume, type ConsumeOptions, type LogRecord } from './consumer.js';
@@ -202,6 +203,13 @@ export class LogClient {
       }).catch(() => {});
     }
     return this.topic(topic)?.partitions ?? 1;
+  }
+
+  /** A partition's first offset ('earliest'), next offset to be written ('latest'), or first offset at or after a time. */
+  async offsetOf(topic: string, partition: number, at: 'earliest' | 'latest' | { time: number }): Promise<number> {
+    const spec = at === 'earliest' ? EARLIEST : at === 'latest' ? LATEST : at.time;
+    const reply = await this.withRetry(async () => (await this.leaderConnection(topic, partition)).call(LogMethod.listOffsets, encodeListOffsets(topic, partition, spec)));
+    return new BufferReader(reply).u64();
   }
 
   // ---- producing and consuming ----

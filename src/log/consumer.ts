@@ -1,8 +1,7 @@
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { checkFrame, decodeFrame } from '../storage/record.js';
 import type { LogClient } from './client.js';
-import { EARLIEST, LATEST, LogMethod, decodeFetchReply, encodeFetch, encodeListOffsets } from './protocol.js';
-import { BufferReader } from '../core/bytes.js';
+import { LogMethod, decodeFetchReply, encodeFetch } from './protocol.js';
 
 export interface LogRecord {
   topic: string;
@@ -38,9 +37,7 @@ export function consume(client: LogClient, topic: string, opts: ConsumeOptions):
 
 async function startOffset(client: LogClient, topic: string, partition: number, from: ConsumeOptions['from']): Promise<number> {
   if (from && typeof from === 'object' && 'offset' in from) return from.offset;
-  const spec = from === 'earliest' ? EARLIEST : from && typeof from === 'object' ? from.time : LATEST;
-  const reply = await client.withRetry(async () => (await client.leaderConnection(topic, partition)).call(LogMethod.listOffsets, encodeListOffsets(topic, partition, spec)));
-  return new BufferReader(reply).u64();
+  return client.offsetOf(topic, partition, from ?? 'latest');
 }
 
 function partitionRecords(client: LogClient, topic: string, partition: number, opts: ConsumeOptions): AsyncIterable<LogRecord> {

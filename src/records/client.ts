@@ -133,6 +133,16 @@ export class RecordsClient {
     yield* changeFeed(logs, table, opts);
   }
 
+  /** Split a tablet at `at` (a key; in a hash table 8 hex digits of the hash), or at its median record. */
+  async splitTablet(table: string, tablet: number, at?: string): Promise<TableState> {
+    return JSON.parse((await this.call(RecordsMethod.splitTablet, Buffer.from(JSON.stringify({ table, tablet, at })))).toString()) as TableState;
+  }
+
+  /** Move a tablet to another node of a region (default: the region of the node this client talks to). */
+  async moveTablet(table: string, tablet: number, to: string, region?: string): Promise<TableState> {
+    return JSON.parse((await this.call(RecordsMethod.moveTablet, Buffer.from(JSON.stringify({ table, tablet, to, region })))).toString()) as TableState;
+  }
+
   /** The local copy: fast, possibly stale. */
   readAny(table: string, key: string): Promise<RecordResult> {
     return this.read(table, key, 'any');

@@ -44,6 +44,29 @@ export class LocalStore {
     for (const { key, value } of this.table(table).getRange(opts)) yield { key, value };
   }
 
+  /** How many records have storage keys in [start, end) (end '': to the last). */
+  count(table: string, start: string, end: string): number {
+    return this.table(table).getCount(end ? { start, end } : { start });
+  }
+
+  /** The storage key `index` places after `start` (for a split point). */
+  keyAt(table: string, start: string, end: string, index: number): string | undefined {
+    for (const key of this.table(table).getKeys(end ? { start, end, offset: index, limit: 1 } : { start, offset: index, limit: 1 })) return key;
+    return undefined;
+  }
+
+  /** Remove the records with storage keys in [start, end) (a tablet that moved away). */
+  async removeRange(table: string, start: string, end: string): Promise<number> {
+    const db = this.table(table);
+    let n = 0;
+    for (const key of [...db.getKeys(end ? { start, end } : { start })]) {
+      void db.remove(key);
+      n++;
+    }
+    await this.root.flushed;
+    return n;
+  }
+
   getMeta<T>(key: string): T | undefined {
     return this.meta.get(key) as T | undefined;
   }

@@ -30,6 +30,7 @@ import type { LocalStore } from './local-store.js';
 /** How many times a request follows a record's master as it moves before giving up. */
 const MAX_HOPS = 6;
 const FORWARD_TIMEOUT_MS = 10_000;
+const MOVE_RETRY_MS = 10_000;
 
 export interface RouterDeps {
   region: string;
@@ -72,7 +73,29 @@ export class NodeRouter {
 
   // ---- reads ----
 
-  async read(req: ReadRequest, raw: Buffer): Promise<Buffer> {
+  /** A client's request is retried while tablets move (`wrongNode`), for up to MOVE_RETRY_MS; a forwarded one is not. */
+  private async retryMoves(forwarded: boolean, attempt: () => Promise<Buffer>): Promise<Buffer> {
+    if (forwarded) return attempt();
+    const deadline = Date.now() + MOVE_RETRY_MS;
+    for (let delay = 20; ; delay = Math.min(delay * 2, 500)) {
+      try {
+        return await attempt();
+      } catch (err) {
+        if (!(err instanceof RpcError && err.code === RpcCode.wrongNode) || Date.now() + delay > deadline) throw err;
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  read(req: ReadRequest, raw: Buffer): Promise<Buffer> {
+    return this.retryMoves(req.forwarded, () => this.readOnce(req, raw));
+  }
+
+  write(req: WriteRequest, raw: Buffer): Promise<Buffer> {
+    return this.retryMoves(req.forwarded, () => this.writeOnce(req, raw));
+  }
+
+  private async readOnce(req: ReadRequest, raw: Buffer): Promise<Buffer> {
     const state = this.table(req.table);
     const owner = this.ownerOf(state, req.key);
     if (owner !== this.d.nodeId) {
@@ -135,7 +158,7 @@ export class NodeRouter {
 
   // ---- writes ----
 
-  async write(req: WriteRequest, raw: Buffer): Promise<Buffer> {
+  private async writeOnce(req: WriteRequest, raw: Buffer): Promise<Buffer> {
     const state = this.table(req.table);
     const owner = this.ownerOf(state, req.key);
     if (owner !== this.d.nodeId) {
@@ -175,6 +198,12 @@ export class NodeRouter {
         throw new RpcError(RpcCode.invalid, 'the fields are not valid JSON');
       }
       if (!fields || typeof fields !== 'object' || Array.isArray(fields)) throw new RpcError(RpcCode.invalid, 'a record is a JSON object');
+    }
+    // Checked right before the write joins the key's queue (no await between), so a move's drain sees it.
+    const now = this.table(def.name);
+    const tablet = tabletFor(now, req.key);
+    if (tablet.owners[this.d.region] !== this.d.nodeId || (tablet.moving?.region === this.d.region && tablet.moving.state !== 'copying')) {
+      throw new RpcError(RpcCode.wrongNode, `tablet ${tablet.id} of ${def.name} is moving to another node; retry`);
     }
     const out = await this.d.su.write(def, req.key, { fields, replace: req.replace, ifVersion: req.ifVersion, origin: req.origin });
     switch (out.kind) {
@@ -228,6 +257,20 @@ export class NodeRouter {
       if (rows.length >= limit) next = rows.length ? storageKey(def, rows[rows.length - 1].key) : '';
     }
     return encodeScanReply(this.d.region, rows, next);
+  }
+
+  /** Every record here with a storage key in [start, end) after `after`, deleted ones included (a tablet being copied away). */
+  copyRange(table: string, start: string, end: string, after: string, limit: number): Buffer {
+    const def = this.table(table).def;
+    const rows: ScanRow[] = [];
+    const from = after ? after + '\u0000' : start;
+    let last = '';
+    for (const { key, value } of this.d.store.range(def.name, from, end, Math.max(1, Math.min(limit, 10_000)))) {
+      last = key;
+      const k = keyOfStorageKey(def, key);
+      rows.push({ key: k, record: this.d.su.freshest(def, k, value) });
+    }
+    return encodeScanReply(this.d.region, rows, rows.length >= limit ? last : '');
   }
 
   /** Live records with storage keys in [from, stop), at most `limit`; `last` is the last storage key looked at. */

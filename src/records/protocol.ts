@@ -16,6 +16,12 @@ export const RecordsMethod = {
   write: 0x211,
   scan: 0x212,
   multiget: 0x213,
+  splitTablet: 0x220,
+  moveTablet: 0x221,
+  /** Node to node: where a node's appliers are in every region's change topic of a table. */
+  positions: 0x222,
+  /** Node to node: a tablet's records, deleted ones included (copying a tablet that moves). */
+  copyRange: 0x223,
 } as const;
 
 export const Consistency = { any: 0, critical: 1, latest: 2 } as const;

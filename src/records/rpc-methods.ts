@@ -4,6 +4,7 @@ import { BufferWriter } from '../core/bytes.js';
 import type { Catalog } from './catalog.js';
 import type { NodeRouter } from './node-router.js';
 import { CONSISTENCY_NAMES, RecordsMethod, decodeRead, decodeScan, decodeWrite, encodeRead } from './protocol.js';
+import type { TabletController } from './tablet-controller.js';
 import { MAX_KEY_BYTES, resolveTableRequest, type TableRequest } from './table-def.js';
 
 function json(payload: Buffer, what: string): Record<string, unknown> {
@@ -28,6 +29,8 @@ export function recordsMethods(
   catalog: Catalog,
   defaults: { region: string; partitions: number; tablets: number },
   setUp: (table: string) => Promise<void>,
+  tablets: TabletController,
+  positions: (table: string) => Record<string, number[]>,
 ): Map<number, RpcMethod> {
   const m = new Map<number, RpcMethod>();
 
@@ -74,6 +77,33 @@ export function recordsMethods(
     const w = new BufferWriter(256).u32(replies.length);
     for (const r of replies) w.bytes(r);
     return Buffer.from(w.view());
+  });
+
+  m.set(RecordsMethod.splitTablet, async (payload) => {
+    const req = json(payload, 'a split request');
+    if (typeof req.table !== 'string' || !Number.isInteger(req.tablet)) throw new RpcError(RpcCode.invalid, 'give table (string) and tablet (id)');
+    if (req.at !== undefined && typeof req.at !== 'string') throw new RpcError(RpcCode.invalid, 'at must be a string (a key; in a hash table 8 hex digits of the hash)');
+    return Buffer.from(JSON.stringify(await tablets.split(req.table, req.tablet as number, req.at as string | undefined)));
+  });
+
+  m.set(RecordsMethod.moveTablet, async (payload) => {
+    const req = json(payload, 'a move request');
+    if (typeof req.table !== 'string' || !Number.isInteger(req.tablet) || typeof req.to !== 'string') throw new RpcError(RpcCode.invalid, 'give table (string), tablet (id) and to (node id)');
+    if (req.region !== undefined && typeof req.region !== 'string') throw new RpcError(RpcCode.invalid, 'region must be a string');
+    return Buffer.from(JSON.stringify(await tablets.move(req.table, req.tablet as number, req.to, req.region as string | undefined)));
+  });
+
+  m.set(RecordsMethod.positions, (payload) => {
+    const req = json(payload, 'a positions request');
+    if (typeof req.table !== 'string') throw new RpcError(RpcCode.invalid, 'table must be a string');
+    return Buffer.from(JSON.stringify(positions(req.table)));
+  });
+
+  m.set(RecordsMethod.copyRange, (payload) => {
+    const req = json(payload, 'a copy request');
+    const strings = ['table', 'start', 'end', 'after'].every((k) => typeof req[k] === 'string');
+    if (!strings || !Number.isInteger(req.limit)) throw new RpcError(RpcCode.invalid, 'give table, start, end, after (strings) and limit');
+    return router.copyRange(req.table as string, req.start as string, req.end as string, req.after as string, req.limit as number);
   });
 
   return m;

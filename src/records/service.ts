@@ -21,6 +21,7 @@ import type { RpcMethod, RpcConnection } from '../net/rpc-server.js';
 import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { StorageUnit, type ApplyTrace } from './storage-unit.js';
 import { TableReplication } from './table-replication.js';
+import { TabletController } from './tablet-controller.js';
 import { stableNodeId } from '../cluster/node-id.js';
 
 export interface RecordsSettings {
@@ -43,6 +44,9 @@ export interface RecordsSettings {
   tablets: number;
   sessionTtlMs: number;
   maxConnections: number;
+  /** A tablet in the table's home region splits past this many records (0: never by itself). */
+  splitRecords: number;
+  splitCheckMs: number;
   /** host:port → host:port: where to connect to reach another region's advertised address (tunnels, NAT, test proxies). */
   connectVia: Map<string, { host: string; port: number }>;
   /** Tokens a client must show (RPC: the auth method; HTTP: Authorization: Bearer); empty: no authentication. */
@@ -170,7 +174,22 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       now: () => clock.nowMs(),
     });
     const defaults = { region: settings.region, partitions: settings.partitions, tablets: settings.tablets };
-    const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table));
+    const tablets = new TabletController({
+      region: settings.region,
+      nodeId,
+      catalog,
+      store: local,
+      su,
+      replication,
+      callNode,
+      members: () => membership.members(),
+      splitRecords: settings.splitRecords,
+      checkIntervalMs: settings.splitCheckMs,
+      log,
+    });
+    tablets.start();
+    closers.push(async () => tablets.close());
+    const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table), tablets, (table) => replication.positions(table));
     for (const [k, v] of requireToken(open, settings.tokens)) methods.set(k, v);
     let httpPort = -1;
     if (settings.httpPort >= 0) {

@@ -192,6 +192,12 @@ export class StorageUnit {
     return run;
   }
 
+  /** Resolves when the writes to the table's keys running or queued now have finished. */
+  async drained(table: string): Promise<void> {
+    const prefix = `${table}\u0000`;
+    await Promise.all([...this.chains].filter(([k]) => k.startsWith(prefix)).map(([, p]) => p));
+  }
+
   /** Writes waiting or running per key (for metrics and tests). */
   get keysInFlight(): number {
     return this.chains.size;

@@ -143,9 +143,12 @@ export class TableReplication {
     rt.appliers.set(source, applier);
   }
 
+  /** Whether this node keeps the key's tablet in its region: it owns it, or it is moving here. */
   holds(def: TableDef, key: string): boolean {
     const state = this.o.catalog.table(def.name);
-    return !!state && tabletFor(state, key).owners[this.o.region] === this.o.nodeId;
+    if (!state) return false;
+    const t = tabletFor(state, key);
+    return t.owners[this.o.region] === this.o.nodeId || (t.moving?.region === this.o.region && t.moving.to === this.o.nodeId);
   }
 
   private client(region: string): Promise<LogClient> {
@@ -162,6 +165,32 @@ export class TableReplication {
 
   async publish(def: TableDef, key: string, record: StoredRecord): Promise<void> {
     await this.o.producer.publish(changeTopic(def.name), encodeChange(this.o.nodeId, this.o.incarnation, record), { key, partition: partitionOf(def, key) });
+  }
+
+  /** Where this node's appliers are in every region's change topic of the table (region → next offset per partition). */
+  positions(table: string): Record<string, number[]> {
+    const rt = this.tables.get(table);
+    const out: Record<string, number[]> = {};
+    if (!rt) return out;
+    for (const [region, a] of rt.appliers) out[region] = Array.from({ length: rt.def.partitions }, (_, p) => a.position(p));
+    return out;
+  }
+
+  /** The current end of each partition of the table's change topic in this region's log. */
+  async ownEndOffsets(def: TableDef): Promise<number[]> {
+    const topic = changeTopic(def.name);
+    const ends: number[] = [];
+    for (let p = 0; p < def.partitions; p++) {
+      ends.push(await this.o.ownLog.offsetOf(topic, p, 'latest'));
+    }
+    return ends;
+  }
+
+  /** Resolves once this node has applied its own region's change topic up to the offsets. */
+  async appliedOwnTo(table: string, offsets: number[]): Promise<void> {
+    await this.ensure(table);
+    const own = this.tables.get(table)!.appliers.get(this.o.region)!;
+    await Promise.all(offsets.map((o, p) => own.appliedTo(p, o)));
   }
 
   appliedCount(): number {

@@ -12,6 +12,23 @@ export interface Tablet {
   low: string;
   /** region → node id holding the tablet there. */
   owners: Record<string, string>;
+  /** A move in progress to another node of one region (tablet-mover.ts). */
+  moving?: TabletMove;
+}
+
+/**
+ * Moving a tablet within a region, as states in the tablet map: the target copies the tablet
+ * (`copying`); the source stops taking writes for it and drains them (`draining`); the source
+ * notes where its writes end in the region's log (`released`, with those offsets); the target
+ * applies the log that far and becomes the owner.
+ */
+export interface TabletMove {
+  region: string;
+  from: string;
+  to: string;
+  state: 'copying' | 'draining' | 'released';
+  /** released: the end of each partition of the region's change topic after the source's last write. */
+  offsets?: number[];
 }
 
 /** What the metadata store holds per table (`tables/<name>`, JSON). */
@@ -67,4 +84,19 @@ export function tabletIndexAt(tablets: Tablet[], position: string): number {
 
 export function tabletFor(state: TableState, key: string): Tablet {
   return state.tablets[tabletIndexAt(state.tablets, positionOf(state.def, key))];
+}
+
+/** The tablet's storage-key range [start, end) ('' end: to the last key). */
+export function tabletRange(state: TableState, index: number): { start: string; end: string } {
+  return { start: state.tablets[index].low, end: state.tablets[index + 1]?.low ?? '' };
+}
+
+/** Cut tablet `index` at `at` (a position inside it): the upper part is a new tablet with the same owners. */
+export function splitTablet(state: TableState, index: number, at: string): TableState {
+  const t = state.tablets[index];
+  const next = state.tablets[index + 1];
+  if (at <= t.low || (next && at >= next.low)) throw new Error(`split point ${JSON.stringify(at)} is not inside tablet ${t.id}`);
+  const upper: Tablet = { id: state.nextTabletId, low: at, owners: { ...t.owners } };
+  const tablets = [...state.tablets.slice(0, index + 1), upper, ...state.tablets.slice(index + 1)];
+  return { ...state, tablets, nextTabletId: state.nextTabletId + 1 };
 }

@@ -24,6 +24,8 @@ export function recordsSettings(dataDir: string, logPort: number, over: Partial<
     tablets: 4,
     sessionTtlMs: 5000,
     maxConnections: 1000,
+    splitRecords: 0,
+    splitCheckMs: 1000,
     connectVia: new Map(),
     applyTrace: '',
     tokens: [],

@@ -92,3 +92,35 @@ test('the change feed delivers every committed change with its version, deletes 
   assert.deepEqual(forA, ['a@1.1 {"n":1} (local)', 'a@1.2 {"n":2} (local)', 'a@1.3 deleted (local)']);
   assert.ok(seen.includes('b@1.1 {"n":1} (local)'));
 });
+
+test('tablets split when they grow past the threshold and by request; reads and scans see every record', async (t) => {
+  const r = await startOneRegion({ over: { splitRecords: 60, splitCheckMs: 100 } });
+  t.after(() => r.stop());
+  await r.client.createTable({ name: 'h', tablets: 1 });
+  await r.client.createTable({ name: 'o', kind: 'ordered' });
+  const keys = Array.from({ length: 300 }, (_, i) => `k${String(i).padStart(3, '0')}`);
+  for (const table of ['h', 'o']) await Promise.all(keys.map((k, i) => r.client.write(table, k, { i })));
+  for (let i = 0; ; i++) {
+    const { tables } = await r.client.tables();
+    if (tables.every((tb) => tb.tablets.length >= 4)) break;
+    assert.ok(i < 300, `tablets did not split: ${JSON.stringify(tables.map((tb) => tb.tablets.length))}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  const o = (await r.client.tables()).tables.find((tb) => tb.def.name === 'o')!;
+  const byHand = await r.client.splitTablet('o', o.tablets[0].id, 'k0005');
+  assert.equal(byHand.tablets[1].low, 'k0005');
+  await assert.rejects(r.client.splitTablet('o', o.tablets[0].id, ''), /not inside/);
+  for (const table of ['h', 'o']) {
+    const got = await r.client.multiget(table, keys);
+    assert.deepEqual(got.map((x) => x.value), keys.map((_, i) => ({ i })));
+    const seen: string[] = [];
+    let continuation: string | null = null;
+    do {
+      const page: { records: Array<{ key: string }>; continuation: string | null } = await r.client.scan(table, { limit: 47, continuation });
+      seen.push(...page.records.map((x) => x.key));
+      continuation = page.continuation;
+    } while (continuation);
+    assert.deepEqual(table === 'o' ? seen : [...seen].sort(), keys);
+  }
+  assert.equal((await r.client.write('o', 'k150', { i: -1 })).version, '1.2');
+});
