@@ -7,7 +7,16 @@ import { startLogNode, type LogNode } from './log-node.js';
 import { NetProxy } from './net-proxy.js';
 import { freePort } from './ports.js';
 
-/** A region: its log and its records node, each its own process. */
+/** One records node of a region, its own process. */
+export interface RecordsNodeProcess {
+  id: string;
+  port: number;
+  proc: LogNode | null;
+  start(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/** A region: its log and its records nodes, each its own process (the first node's handles repeated at the top). */
 export interface RegionProcess {
   region: string;
   dir: string;
@@ -15,6 +24,7 @@ export interface RegionProcess {
   recordsPort: number;
   log: LogNode | null;
   records: LogNode | null;
+  nodes: RecordsNodeProcess[];
   /** Start (again) on the same ports and data directory. */
   startLog(): Promise<void>;
   startRecords(): Promise<void>;
@@ -24,8 +34,8 @@ export interface RegionProcess {
 }
 
 /** Where a region's records node appends what it applies (with `applyTrace`). */
-export function applyTracePath(r: { dir: string }): string {
-  return path.join(r.dir, 'apply-trace.jsonl');
+export function applyTracePath(r: { dir: string }, nodeId: string): string {
+  return path.join(r.dir, `apply-trace-${nodeId}.jsonl`);
 }
 
 interface Link {
@@ -57,7 +67,7 @@ export interface RecordsCluster {
  * following another region's change log) goes through a NetProxy per (from, to, service), so a
  * test can add WAN delay or cut a region away.
  */
-export async function startRecordsCluster(names: string[], opts: { args?: string[]; applyTrace?: boolean } = {}): Promise<RecordsCluster> {
+export async function startRecordsCluster(names: string[], opts: { args?: string[]; applyTrace?: boolean; nodesPerRegion?: number } = {}): Promise<RecordsCluster> {
   const etcd = await startEtcd();
   const base = mkdtempSync(path.join(tmpdir(), 'strata-regions-'));
   const regions = new Map<string, RegionProcess>();
@@ -71,11 +81,17 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
         recordsPort: await freePort(),
         log: null,
         records: null,
+        nodes: [],
         startLog: async () => {},
         startRecords: async () => {},
         killLog: async () => {},
         killRecords: async () => {},
       });
+    }
+    for (const r of regions.values()) {
+      for (let i = 0; i < (opts.nodesPerRegion ?? 1); i++) {
+        r.nodes.push({ id: `${r.region}-${i + 1}`, port: i === 0 ? r.recordsPort : await freePort(), proc: null, start: async () => {}, kill: async () => {} });
+      }
     }
     const via = new Map<string, string[]>();
     for (const from of names) {
@@ -83,7 +99,7 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
       for (const to of names) {
         if (to === from) continue;
         const target = regions.get(to)!;
-        for (const port of [target.logPort, target.recordsPort]) {
+        for (const port of [target.logPort, ...target.nodes.map((n) => n.port)]) {
           const proxy = new NetProxy({ host: '127.0.0.1', port });
           map.push(`127.0.0.1:${port}=127.0.0.1:${await proxy.listen()}`);
           links.push({ from, to, proxy });
@@ -98,50 +114,57 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
       r.startLog = async () => {
         r.log = await startLogNode({ dataDir: path.join(r.dir, 'log'), port: r.logPort, nodeId: `${r.region}-log` });
       };
-      r.startRecords = async () => {
-        r.records = await startLogNode({
-          dataDir: path.join(r.dir, 'records'),
-          port: r.logPort,
-          nodeId: `${r.region}-log`,
-          readyMessage: 'records listening',
-          args: [
-            '--log-enabled', 'false',
-            '--records-enabled', 'true',
-            '--records-log', `127.0.0.1:${r.logPort}`,
-            '--records-port', String(r.recordsPort),
-            '--records-region', r.region,
-            '--records-node-id', `${r.region}-1`,
-            '--records-etcd', etcd.endpoint,
-            '--records-connect-via', via.get(r.region)!.join(','),
-            '--records-http-port', '-1',
-            '--records-session-ttl-ms', '2000',
-            '--records-partitions', '2',
-            '--records-tablets', '4',
-            ...(opts.applyTrace ? ['--records-apply-trace', applyTracePath(r)] : []),
-            ...(opts.args ?? []),
-          ],
-        });
-      };
+      for (const n of r.nodes) {
+        n.start = async () => {
+          n.proc = await startLogNode({
+            dataDir: path.join(r.dir, n.id),
+            port: r.logPort,
+            nodeId: `${r.region}-log`,
+            readyMessage: 'records listening',
+            args: [
+              '--log-enabled', 'false',
+              '--records-enabled', 'true',
+              '--records-log', `127.0.0.1:${r.logPort}`,
+              '--records-port', String(n.port),
+              '--records-region', r.region,
+              '--records-node-id', n.id,
+              '--records-etcd', etcd.endpoint,
+              '--records-connect-via', via.get(r.region)!.join(','),
+              '--records-http-port', '-1',
+              '--records-session-ttl-ms', '2000',
+              '--records-partitions', '2',
+              '--records-tablets', '4',
+              ...(opts.applyTrace ? ['--records-apply-trace', applyTracePath(r, n.id)] : []),
+              ...(opts.args ?? []),
+            ],
+          });
+          if (n === r.nodes[0]) r.records = n.proc;
+        };
+        n.kill = async () => {
+          await n.proc?.kill();
+          dropLinksTo();
+        };
+      }
+      r.startRecords = () => r.nodes[0].start();
       r.killLog = async () => {
         await r.log?.kill();
         dropLinksTo();
       };
-      r.killRecords = async () => {
-        await r.records?.kill();
-        dropLinksTo();
-      };
+      r.killRecords = () => r.nodes[0].kill();
     }
     await Promise.all([...regions.values()].map((r) => r.startLog()));
-    await Promise.all([...regions.values()].map((r) => r.startRecords()));
+    // The first node of each region first: it takes every tablet of tables created before the others start.
+    await Promise.all([...regions.values()].map((r) => r.nodes[0].start()));
+    await Promise.all([...regions.values()].flatMap((r) => r.nodes.slice(1).map((n) => n.start())));
   } catch (err) {
-    for (const r of regions.values()) await Promise.all([r.records?.kill(), r.log?.kill()]);
+    for (const r of regions.values()) await Promise.all([...r.nodes.map((n) => n.proc?.kill()), r.log?.kill()]);
     for (const l of links) await l.proxy.close();
     await etcd.stop();
     rmSync(base, { recursive: true, force: true });
     throw err;
   }
   const stopProcesses = async () => {
-    await Promise.all([...regions.values()].map((r) => r.records?.stop()));
+    await Promise.all([...regions.values()].flatMap((r) => r.nodes.map((n) => n.proc?.stop())));
     await Promise.all([...regions.values()].map((r) => r.log?.stop()));
   };
   return {
@@ -161,7 +184,7 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
     },
     output(region) {
       const r = regions.get(region)!;
-      return `${r.log?.output() ?? ''}${r.records?.output() ?? ''}`;
+      return `${r.log?.output() ?? ''}${r.nodes.map((n) => n.proc?.output() ?? '').join('')}`;
     },
     stopProcesses,
     async stop() {

@@ -230,25 +230,27 @@ async function converge(cluster: RecordsCluster, regions: string[], keys: number
   }
 }
 
-function readApplies(cluster: RecordsCluster): Apply[] {
+/** One apply trace: a node's applications of the workload's table, in order (a line cut short by a kill is skipped). */
+function readTrace(file: string, label: string): Apply[] {
+  if (!existsSync(file)) return [];
   const applies: Apply[] = [];
-  for (const r of cluster.regions.values()) {
-    const file = applyTracePath(r);
-    if (!existsSync(file)) continue;
-    let seq = 0;
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (!line) continue;
-      let e: { table: string; key: string; gen: number; ver: number; deleted: boolean; fields: string };
-      try {
-        e = JSON.parse(line) as typeof e;
-      } catch {
-        continue; // a line cut short by a kill
-      }
-      if (e.table !== TABLE) continue;
-      applies.push({ region: r.region, key: e.key, version: [e.gen, e.ver], value: e.deleted ? null : ((JSON.parse(e.fields) as { v: string }).v ?? null), seq: seq++ });
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    let e: { table: string; key: string; gen: number; ver: number; deleted: boolean; fields: string };
+    try {
+      e = JSON.parse(line) as typeof e;
+    } catch {
+      continue;
     }
+    if (e.table !== TABLE) continue;
+    const value = e.deleted ? null : ((JSON.parse(e.fields) as { v?: string }).v ?? null);
+    applies.push({ region: label, key: e.key, version: [e.gen, e.ver], value, seq: applies.length });
   }
   return applies;
+}
+
+/** Every node's trace; a region with several nodes is checked per node (a moved tablet starts again on its new node). */
+function readApplies(cluster: RecordsCluster): Apply[] {
+  return [...cluster.regions.values()].flatMap((r) => r.nodes.flatMap((n) => readTrace(applyTracePath(r, n.id), r.nodes.length > 1 ? `${r.region}/${n.id}` : r.region)));
 }
 
 /** Start the regions, run the workload (and faults) for a while, heal, and collect the history. */
