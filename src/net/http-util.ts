@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import { DecodeError } from '../core/bytes.js';
 import { RpcCode, RpcError } from './rpc-frame.js';
 
 /** A request the HTTP layer refuses with its own status (e.g. 413 for a body too large). */
@@ -27,6 +28,7 @@ const STATUS: Record<number, number> = {
 /** The HTTP status for an error thrown while serving a request. */
 export function httpStatusOf(err: unknown): number {
   if (err instanceof HttpError) return err.status;
+  if (err instanceof DecodeError) return 400;
   return err instanceof RpcError ? (STATUS[err.code] ?? 500) : 500;
 }
 

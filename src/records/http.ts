@@ -1,5 +1,6 @@
 import http from 'node:http';
 import type { Logger } from '../core/log.js';
+import { DecodeError } from '../core/bytes.js';
 import { listenHttp, type ListeningHttp } from '../net/http-listen.js';
 import { httpStatusOf, readBody, sendJson } from '../net/http-util.js';
 import { RpcCode, RpcError, rpcCodeName } from '../net/rpc-frame.js';
@@ -24,7 +25,7 @@ export async function startRecordsHttp(opts: { host: string; port: number; clien
   const { client, log } = opts;
   const server = http.createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (!(err instanceof RpcError)) log.error('records http request failed', { url: req.url, err: String((err as Error).stack ?? err) });
+      if (!(err instanceof RpcError) && !(err instanceof DecodeError)) log.error('records http request failed', { url: req.url, err: String((err as Error).stack ?? err) });
       if (res.headersSent) {
         res.destroy();
         return;
@@ -33,7 +34,7 @@ export async function startRecordsHttp(opts: { host: string; port: number; clien
         sendJson(res, 409, { error: 'conflict', message: err.message, current: err.current }, { etag: `"${err.current}"` });
         return;
       }
-      const code = err instanceof RpcError ? err.code : RpcCode.internal;
+      const code = err instanceof RpcError ? err.code : err instanceof DecodeError ? RpcCode.invalid : RpcCode.internal;
       sendJson(res, httpStatusOf(err), { error: rpcCodeName(code), message: (err as Error).message });
     });
   });

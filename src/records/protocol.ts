@@ -12,6 +12,8 @@ export const RecordsMethod = {
   auth: 0x200,
   tables: 0x201,
   createTable: 0x202,
+  /** Node to node: show the cluster secret (nodes only may forward and copy). */
+  nodeAuth: 0x203,
   read: 0x210,
   write: 0x211,
   scan: 0x212,

@@ -5,6 +5,7 @@ import type { Catalog } from './catalog.js';
 import type { NodeRouter } from './node-router.js';
 import { CONSISTENCY_NAMES, RecordsMethod, decodeRead, decodeScan, decodeWrite, encodeRead } from './protocol.js';
 import type { TabletController } from './tablet-controller.js';
+import type { Access } from './access.js';
 import { MAX_KEY_BYTES, resolveTableRequest, type TableRequest } from './table-def.js';
 
 function json(payload: Buffer, what: string): Record<string, unknown> {
@@ -31,8 +32,11 @@ export function recordsMethods(
   setUp: (table: string) => Promise<void>,
   tablets: TabletController,
   positions: (table: string) => Record<string, number[]>,
+  access: Access,
 ): Map<number, RpcMethod> {
   const m = new Map<number, RpcMethod>();
+  m.set(RecordsMethod.auth, access.auth);
+  m.set(RecordsMethod.nodeAuth, access.nodeAuth);
 
   m.set(RecordsMethod.tables, () => {
     const tables = [...catalog.tables.values()].map((t) => t.state);
@@ -46,19 +50,27 @@ export function recordsMethods(
     return Buffer.from(JSON.stringify(state.def));
   });
 
-  m.set(RecordsMethod.read, (payload) => {
+  m.set(RecordsMethod.read, (payload, conn) => {
     const req = decodeRead(payload);
+    if (req.forwarded) access.requireNode(conn, 'a forwarded read');
     checkKey(req.key);
     return router.read(req, payload);
   });
 
-  m.set(RecordsMethod.write, (payload) => {
+  m.set(RecordsMethod.write, (payload, conn) => {
     const req = decodeWrite(payload);
+    if (req.forwarded) access.requireNode(conn, 'a forwarded write');
     checkKey(req.key);
     return router.write(req, payload);
   });
 
-  m.set(RecordsMethod.scan, (payload) => router.scan(decodeScan(payload)));
+  m.set(RecordsMethod.scan, (payload) => {
+    const req = decodeScan(payload);
+    for (const bound of [req.start, req.end, req.after, req.stopAt]) {
+      if (Buffer.byteLength(bound) > MAX_KEY_BYTES + 8) throw new RpcError(RpcCode.invalid, `scan bounds are keys: at most ${MAX_KEY_BYTES} bytes`);
+    }
+    return router.scan(req);
+  });
 
   m.set(RecordsMethod.multiget, async (payload) => {
     const req = json(payload, 'a multiget request');
@@ -93,13 +105,15 @@ export function recordsMethods(
     return Buffer.from(JSON.stringify(await tablets.move(req.table, req.tablet as number, req.to, req.region as string | undefined)));
   });
 
-  m.set(RecordsMethod.positions, (payload) => {
+  m.set(RecordsMethod.positions, (payload, conn) => {
+    access.requireNode(conn, 'positions');
     const req = json(payload, 'a positions request');
     if (typeof req.table !== 'string') throw new RpcError(RpcCode.invalid, 'table must be a string');
     return Buffer.from(JSON.stringify(positions(req.table)));
   });
 
-  m.set(RecordsMethod.copyRange, (payload) => {
+  m.set(RecordsMethod.copyRange, (payload, conn) => {
+    access.requireNode(conn, 'copyRange');
     const req = json(payload, 'a copy request');
     const strings = ['table', 'start', 'end', 'after'].every((k) => typeof req[k] === 'string');
     if (!strings || !Number.isInteger(req.limit)) throw new RpcError(RpcCode.invalid, 'give table, start, end, after (strings) and limit');
@@ -107,28 +121,4 @@ export function recordsMethods(
   });
 
   return m;
-}
-
-/**
- * The methods behind a token check: a connection calls `auth` with one of the tokens first; any
- * other call before that is refused with `unauthorized`. No tokens: everything is open.
- */
-export function requireToken(m: Map<number, RpcMethod>, tokens: string[]): Map<number, RpcMethod> {
-  const authed = new Set<number>();
-  const auth: RpcMethod = (payload, conn) => {
-    if (tokens.length > 0 && !tokens.includes(payload.toString('utf8'))) throw new RpcError(RpcCode.unauthorized, 'unknown token');
-    if (!authed.has(conn.id)) {
-      authed.add(conn.id);
-      conn.onClose(() => authed.delete(conn.id));
-    }
-  };
-  if (tokens.length === 0) return new Map([...m, [RecordsMethod.auth, auth]]);
-  const guarded = new Map<number, RpcMethod>([[RecordsMethod.auth, auth]]);
-  for (const [id, method] of m) {
-    guarded.set(id, (payload, conn) => {
-      if (!authed.has(conn.id)) throw new RpcError(RpcCode.unauthorized, 'this service needs a token: call auth first');
-      return method(payload, conn);
-    });
-  }
-  return guarded;
 }

@@ -14,7 +14,8 @@ import { RecordsMethod } from './protocol.js';
 import { Catalog } from './catalog.js';
 import { LocalStore } from './local-store.js';
 import { NodeRouter } from './node-router.js';
-import { recordsMethods, requireToken } from './rpc-methods.js';
+import { recordsMethods } from './rpc-methods.js';
+import { Access } from './access.js';
 import { startRecordsHttp } from './http.js';
 import { RecordsClient, type RecordsTransport } from './client.js';
 import type { RpcMethod, RpcConnection } from '../net/rpc-server.js';
@@ -133,17 +134,18 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       return m && route(m);
     });
     closers.push(async () => peers.close());
+    const secret = await Access.clusterSecret(store);
+    const access = new Access(settings.tokens, secret);
     const authed = new WeakMap<RpcClient, Promise<unknown>>();
     const callNode = async (id: string, method: number, payload: Buffer, timeoutMs: number): Promise<Buffer> => {
       const rpc = await peers.get(id);
-      if (settings.tokens.length > 0) {
-        let auth = authed.get(rpc);
-        if (!auth) {
-          auth = rpc.call(RecordsMethod.auth, Buffer.from(settings.tokens[0], 'utf8'), timeoutMs);
-          authed.set(rpc, auth);
-        }
-        await auth;
+      let auth = authed.get(rpc);
+      if (!auth) {
+        auth = rpc.call(RecordsMethod.nodeAuth, Buffer.from(secret, 'utf8'), timeoutMs);
+        authed.set(rpc, auth);
+        auth.catch(() => authed.delete(rpc));
       }
+      await auth;
       return rpc.call(method, payload, timeoutMs);
     };
 
@@ -189,8 +191,8 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     });
     tablets.start();
     closers.push(async () => tablets.close());
-    const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table), tablets, (table) => replication.positions(table));
-    for (const [k, v] of requireToken(open, settings.tokens)) methods.set(k, v);
+    const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table), tablets, (table) => replication.positions(table), access);
+    for (const [k, v] of access.guard(open)) methods.set(k, v);
     let httpPort = -1;
     if (settings.httpPort >= 0) {
       const http = await startRecordsHttp({ host: settings.host, port: settings.httpPort, client: new RecordsClient(inProcess(open)), tokens: settings.tokens, log });

@@ -103,7 +103,7 @@ export class StorageUnit {
     const now = this.clock.nowMs();
     const gone = !current || isGone(current, now);
     const have: Version = current ? recordVersion(current) : [0, 0];
-    if (m.ifVersion && compareVersions(m.ifVersion, have) !== 0 && !(gone && m.ifVersion[0] === 0)) return { kind: 'conflict', current: have };
+    if (m.ifVersion && compareVersions(m.ifVersion, have) !== 0 && !(gone && compareVersions(m.ifVersion, [0, 0]) === 0)) return { kind: 'conflict', current: have };
     if (m.fields === null && gone) return { kind: 'absent' };
     const next = this.nextRecord(def, current, gone, m, now);
     const o = this.overlay.get(k) ?? { committed: null, pending: null };
@@ -120,16 +120,19 @@ export class StorageUnit {
     let fieldsJson: Buffer;
     if (m.fields === null) fieldsJson = Buffer.alloc(0);
     else {
-      const base = !m.replace && !gone && current ? (JSON.parse(current.fieldsJson.toString('utf8')) as Record<string, unknown>) : {};
+      // A Map, not an object: a field may be called "__proto__".
+      const merged = new Map(!m.replace && !gone && current ? Object.entries(JSON.parse(current.fieldsJson.toString('utf8')) as Record<string, unknown>) : []);
       for (const [name, v] of Object.entries(m.fields)) {
-        if (v === null) delete base[name];
-        else base[name] = v;
+        if (v === null) merged.delete(name);
+        else merged.set(name, v);
       }
+      const base = Object.fromEntries(merged);
       const problem = fieldsProblem(def, base);
       if (problem) throw new RpcError(RpcCode.invalid, problem);
       fieldsJson = Buffer.from(JSON.stringify(base), 'utf8');
       if (fieldsJson.length > MAX_RECORD_BYTES) throw new RpcError(RpcCode.invalid, `record of ${fieldsJson.length} bytes is over the ${MAX_RECORD_BYTES}-byte limit`);
     }
+    if ((gone ? (current?.gen ?? 0) : current!.ver) >= 0xffffffff) throw new RpcError(RpcCode.invalid, 'this record has used up its versions (2^32 - 1 in one generation)');
     const keep = Math.max(def.mastership.migrateAfter, 1);
     const origins = [...(current?.origins ?? []), m.origin].slice(-keep);
     return {
@@ -156,6 +159,8 @@ export class StorageUnit {
         return await this.publish(def, key, record);
       } catch (err) {
         if (this.closed) throw new RpcError(RpcCode.closed, 'records node is stopping; the write may or may not have committed');
+        // Only the log's own errors are worth another try; anything else (a change that cannot be encoded) never reached it.
+        if (!(err instanceof RpcError)) throw err;
         this.log.warn('publishing a change failed; retrying', { table: def.name, err: String((err as Error).message ?? err) });
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);
