@@ -11,6 +11,7 @@ import { systemClock } from '../core/clock.js';
 import { createRegistry } from '../core/metrics.js';
 import { startAdminServer } from '../console/admin-server.js';
 import { startServer } from './server.js';
+import { runDevCluster } from './dev-cluster.js';
 import { VERSION } from './version.js';
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -103,6 +104,17 @@ ship.action(async (opts: Record<string, string | undefined>) => {
   process.once('SIGINT', () => void stop(0));
   process.once('SIGTERM', () => void stop(0));
 });
+
+program
+  .command('dev-cluster')
+  .description('a local multi-region records cluster to try things on: etcd plus one strata server per region')
+  .option('--regions <n>', 'how many regions', '3')
+  .option('--data-dir <dir>', 'where the regions and etcd keep their data', './strata-dev-cluster')
+  .option('--base-port <port>', 'region i listens on base-port + 10·i (etcd on base-port - 2 and - 1)', '7600')
+  .action(async (opts: { regions: string; dataDir: string; basePort: string }) => {
+    await runDevCluster({ regions: Number(opts.regions), dataDir: opts.dataDir, basePort: Number(opts.basePort), etcdBinary: '/usr/bin/etcd' });
+    process.exit(0);
+  });
 
 // A promise nobody handled is a bug, but one that must not take every service of the node down.
 process.on('unhandledRejection', (err) => {
