@@ -59,6 +59,7 @@ export const SERVER_SETTINGS: readonly SettingSpec[] = [
   { name: 'records.tablets', type: 'int', default: 8, min: 1, max: 4096, help: 'tablets a hash table created without saying starts with' },
   { name: 'records.split-records', type: 'int', default: 1_000_000, min: 0, max: 1_000_000_000, help: 'a tablet splits once it holds more records than this (0 = only when asked)' },
   { name: 'records.split-check-ms', type: 'int', default: 10_000, min: 100, max: 3_600_000, help: 'how often a node checks its tablets\' sizes' },
+  { name: 'records.expiry-sweep-ms', type: 'int', default: 10_000, min: 100, max: 3_600_000, help: 'how often expired records of tables with a TTL are deleted at their masters' },
   { name: 'records.session-ttl-ms', type: 'int', default: 5000, min: 1000, max: 600_000, help: 'a records node counts as gone this long after it stops renewing its membership' },
   { name: 'records.max-connections', type: 'int', default: 10_000, min: 1, max: 1_000_000, help: 'simultaneous client connections to the records service' },
 ];
@@ -229,6 +230,7 @@ export function recordsSettings(s: Settings, localLog: { host: string; port: num
     maxConnections: s['records.max-connections'] as number,
     splitRecords: s['records.split-records'] as number,
     splitCheckMs: s['records.split-check-ms'] as number,
+    expirySweepMs: s['records.expiry-sweep-ms'] as number,
     connectVia: connectVia(s['records.connect-via'] as string),
     applyTrace: s['records.apply-trace'] as string,
     tokens: String(s['records.tokens']).split(',').map((e) => e.trim()).filter(Boolean),

@@ -23,6 +23,7 @@ import { RpcCode, RpcError } from '../net/rpc-frame.js';
 import { StorageUnit, type ApplyTrace } from './storage-unit.js';
 import { TableReplication } from './table-replication.js';
 import { TabletController } from './tablet-controller.js';
+import { ExpirySweeper } from './expiry-sweeper.js';
 import { stableNodeId } from '../cluster/node-id.js';
 
 export interface RecordsSettings {
@@ -48,6 +49,8 @@ export interface RecordsSettings {
   /** A tablet in the table's home region splits past this many records (0: never by itself). */
   splitRecords: number;
   splitCheckMs: number;
+  /** How often expired records (tables with a TTL) are deleted at their masters. */
+  expirySweepMs: number;
   /** host:port → host:port: where to connect to reach another region's advertised address (tunnels, NAT, test proxies). */
   connectVia: Map<string, { host: string; port: number }>;
   /** Tokens a client must show (RPC: the auth method; HTTP: Authorization: Bearer); empty: no authentication. */
@@ -191,6 +194,9 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     });
     tablets.start();
     closers.push(async () => tablets.close());
+    const sweeper = new ExpirySweeper({ region: settings.region, nodeId, catalog, store: local, su, clock, log, intervalMs: settings.expirySweepMs });
+    sweeper.start();
+    closers.push(async () => sweeper.close());
     const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table), tablets, (table) => replication.positions(table), access);
     for (const [k, v] of access.guard(open)) methods.set(k, v);
     let httpPort = -1;

@@ -104,7 +104,8 @@ export class StorageUnit {
     const gone = !current || isGone(current, now);
     const have: Version = current ? recordVersion(current) : [0, 0];
     if (m.ifVersion && compareVersions(m.ifVersion, have) !== 0 && !(gone && compareVersions(m.ifVersion, [0, 0]) === 0)) return { kind: 'conflict', current: have };
-    if (m.fields === null && gone) return { kind: 'absent' };
+    // An expired record reads as absent, but deleting it still puts a tombstone on its timeline.
+    if (m.fields === null && (!current || current.deleted)) return { kind: 'absent' };
     const next = this.nextRecord(def, current, gone, m, now);
     const o = this.overlay.get(k) ?? { committed: null, pending: null };
     o.pending = next;
@@ -132,12 +133,13 @@ export class StorageUnit {
       fieldsJson = Buffer.from(JSON.stringify(base), 'utf8');
       if (fieldsJson.length > MAX_RECORD_BYTES) throw new RpcError(RpcCode.invalid, `record of ${fieldsJson.length} bytes is over the ${MAX_RECORD_BYTES}-byte limit`);
     }
-    if ((gone ? (current?.gen ?? 0) : current!.ver) >= 0xffffffff) throw new RpcError(RpcCode.invalid, 'this record has used up its versions (2^32 - 1 in one generation)');
+    if ((gone && m.fields !== null ? (current?.gen ?? 0) : current!.ver) >= 0xffffffff) throw new RpcError(RpcCode.invalid, 'this record has used up its versions (2^32 - 1 in one generation)');
     const keep = Math.max(def.mastership.migrateAfter, 1);
     const origins = [...(current?.origins ?? []), m.origin].slice(-keep);
+    const newGeneration = gone && m.fields !== null;
     return {
-      gen: gone ? (current?.gen ?? 0) + 1 : current!.gen,
-      ver: gone ? 1 : current!.ver + 1,
+      gen: newGeneration ? (current?.gen ?? 0) + 1 : current!.gen,
+      ver: newGeneration ? 1 : current!.ver + 1,
       master: nextMaster(def, current?.master ?? def.mastership.pinned ?? m.origin, origins),
       origins,
       deleted: m.fields === null,

@@ -26,6 +26,7 @@ export function recordsSettings(dataDir: string, logPort: number, over: Partial<
     maxConnections: 1000,
     splitRecords: 0,
     splitCheckMs: 1000,
+    expirySweepMs: 1000,
     connectVia: new Map(),
     applyTrace: '',
     tokens: [],

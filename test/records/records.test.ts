@@ -124,3 +124,18 @@ test('tablets split when they grow past the threshold and by request; reads and 
   }
   assert.equal((await r.client.write('o', 'k150', { i: -1 })).version, '1.2');
 });
+
+test('a table with a TTL: records read as absent once expired and are then deleted at their master', async (t) => {
+  const r = await startOneRegion({ over: { expirySweepMs: 100 } });
+  t.after(() => r.stop());
+  await r.client.createTable({ name: 'sessions', ttlSeconds: 1 });
+  await r.client.write('sessions', 's1', { user: 'u1' });
+  assert.equal((await r.client.readAny('sessions', 's1')).exists, true);
+  for (let i = 0; ; i++) {
+    const got = await r.client.readLatest('sessions', 's1');
+    if (!got.exists && got.version === '1.2') break;
+    assert.ok(i < 200, `not expired and deleted: ${JSON.stringify(got)}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.equal((await r.client.write('sessions', 's1', { user: 'u2' })).version, '2.1');
+});
