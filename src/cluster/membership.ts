@@ -205,3 +205,24 @@ function parseInfo<Info>(kv: KeyValue): Info | undefined {
     return undefined;
   }
 }
+
+/**
+ * Join, waiting while the id is still registered: a node restarted right after a crash finds its
+ * previous registration until that lease runs out (at most about two TTLs).
+ */
+export async function joinWhenFree<Info extends MemberInfo>(
+  store: MetadataStore,
+  opts: JoinOptions<Info>,
+  note: (msg: string, fields: Record<string, unknown>) => void = () => {},
+): Promise<Membership<Info>> {
+  const until = Date.now() + opts.ttlMs * 2 + 5000;
+  for (;;) {
+    try {
+      return await joinCluster(store, opts);
+    } catch (err) {
+      if (Date.now() > until || !/is taken/.test(String((err as Error).message))) throw err;
+      note('node id still registered by a previous run; waiting for its lease to end', { node: opts.nodeId });
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}

@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { registerGaugeFn } from '../core/metrics.js';
 import { stableNodeId } from '../cluster/node-id.js';
-import { joinCluster, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
+import { joinWhenFree, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
 import { RpcServer } from '../net/rpc-server.js';
 import { Broker, type NodeAddress } from './broker.js';
 import { GroupCoordinator } from './group-coordinator.js';
@@ -78,7 +78,7 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
       closers.push(() => http!.close());
     }
     const self: NodeAddress = { id: nodeId, host: settings.host, port, ...(http ? { httpPort: http.port } : {}) };
-    let membership: Membership<NodeAddress> = await joinWhenFree(store, self, settings.sessionTtlMs, log);
+    let membership: Membership<NodeAddress> = await joinWhenFree(store, { nodeId: self.id, info: self, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
     let closing = false;
     closers.push(async () => {
       closing = true;
@@ -104,7 +104,7 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
         await m.leave().catch(() => {});
         for (;;) {
           try {
-            membership = await joinWhenFree(store, self, settings.sessionTtlMs, log);
+            membership = await joinWhenFree(store, { nodeId: self.id, info: self, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
             break;
           } catch (err) {
             if (closing) return;
@@ -138,19 +138,5 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
   } catch (err) {
     await close();
     throw err;
-  }
-}
-
-/** Join; a restarted node may find its previous registration until that lease runs out. */
-async function joinWhenFree(store: MetadataStore, self: NodeAddress, ttlMs: number, log: Logger): Promise<Membership<NodeAddress>> {
-  const until = Date.now() + ttlMs * 2 + 5000;
-  for (;;) {
-    try {
-      return await joinCluster(store, { nodeId: self.id, info: self, ttlMs });
-    } catch (err) {
-      if (Date.now() > until || !/is taken/.test(String((err as Error).message))) throw err;
-      log.info('node id still registered by a previous run; waiting for its lease to end', { node: self.id });
-      await new Promise((r) => setTimeout(r, 500));
-    }
   }
 }

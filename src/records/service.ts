@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { registerGaugeFn } from '../core/metrics.js';
-import { joinCluster, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
+import { joinWhenFree, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
 import { LogClient } from '../log/client.js';
 import type { ProduceDurability } from '../log/protocol.js';
 import { PeerPool } from '../net/peer-pool.js';
@@ -129,7 +129,7 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     await catalog.putRegion(settings.region, { logBrokers: settings.logBrokers });
 
     const info: NodeInfo = { region: settings.region, host: settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host, port };
-    const membership: Membership<NodeInfo> = await joinCluster(store, { nodeId, info, ttlMs: settings.sessionTtlMs });
+    const membership: Membership<NodeInfo> = await joinWhenFree(store, { nodeId, info, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
     closers.push(() => membership.leave());
     const route = (a: { host: string; port: number }) => settings.connectVia.get(`${a.host}:${a.port}`) ?? a;
     const peers = new PeerPool((id) => {

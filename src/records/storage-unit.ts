@@ -26,6 +26,9 @@ export type MasterOutcome =
   /** This region is not the record's master; `record` is the copy here (null: a key new to this region, which is not the table's home). */
   | { kind: 'elsewhere'; record: StoredRecord | null };
 
+/** A change refused before anything was sent to the log (so its version was not used). */
+export class UnsentChangeError extends Error {}
+
 /** Told of every record once it is durable in the local store, in the order of application. */
 export type ApplyTrace = (table: string, key: string, record: StoredRecord) => void;
 
@@ -161,8 +164,8 @@ export class StorageUnit {
         return await this.publish(def, key, record);
       } catch (err) {
         if (this.closed) throw new RpcError(RpcCode.closed, 'records node is stopping; the write may or may not have committed');
-        // Only the log's own errors are worth another try; anything else (a change that cannot be encoded) never reached it.
-        if (!(err instanceof RpcError)) throw err;
+        // A change that could not even be encoded never reached the log: the write just fails.
+        if (err instanceof UnsentChangeError) throw new RpcError(RpcCode.invalid, err.message);
         this.log.warn('publishing a change failed; retrying', { table: def.name, err: String((err as Error).message ?? err) });
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);

@@ -8,7 +8,7 @@ import type { Catalog } from './catalog.js';
 import { encodeChange, encodeFence, fenceKey } from './change-codec.js';
 import type { LocalStore } from './local-store.js';
 import type { StoredRecord } from './record-codec.js';
-import type { StorageUnit } from './storage-unit.js';
+import { UnsentChangeError, type StorageUnit } from './storage-unit.js';
 import { changeTopic, type TableDef } from './table-def.js';
 import { partitionOf, tabletFor, type TableState } from './tablets.js';
 
@@ -164,7 +164,13 @@ export class TableReplication {
   }
 
   async publish(def: TableDef, key: string, record: StoredRecord): Promise<void> {
-    await this.o.producer.publish(changeTopic(def.name), encodeChange(this.o.nodeId, this.o.incarnation, record), { key, partition: partitionOf(def, key) });
+    let value: Buffer;
+    try {
+      value = encodeChange(this.o.nodeId, this.o.incarnation, record);
+    } catch (err) {
+      throw new UnsentChangeError(`the change cannot be encoded: ${(err as Error).message}`);
+    }
+    await this.o.producer.publish(changeTopic(def.name), value, { key, partition: partitionOf(def, key) });
   }
 
   /** Where this node's appliers are in every region's change topic of the table (region → next offset per partition). */

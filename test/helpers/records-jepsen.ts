@@ -23,6 +23,8 @@ export interface JepsenOptions {
   processesPerRegion: number;
   keys: number;
   durationMs: number;
+  /** Records nodes per region (with more than one, the faults include tablet moves). */
+  nodesPerRegion?: number;
   /** Run the fault schedule (kills, partitions, delay). */
   faults: boolean;
   log?: (line: string) => void;
@@ -180,10 +182,11 @@ async function nemesis(cluster: RecordsCluster, regions: string[], rnd: () => nu
     const x = rnd();
     const downMs = 300 + Math.floor(rnd() * 1500);
     if (x < 0.3) {
-      faults.push(`kill -9 records ${region} for ${downMs} ms`);
-      await r.killRecords();
+      const node = r.nodes[Math.floor(rnd() * r.nodes.length)];
+      faults.push(`kill -9 records ${node.id} for ${downMs} ms`);
+      await node.kill();
       await sleep(downMs);
-      await r.startRecords();
+      await node.start();
     } else if (x < 0.55) {
       faults.push(`kill -9 log ${region} for ${downMs} ms`);
       await r.killLog();
@@ -194,6 +197,8 @@ async function nemesis(cluster: RecordsCluster, regions: string[], rnd: () => nu
       cluster.isolate(region);
       await sleep(downMs * 2);
       cluster.heal(region);
+    } else if (x < 0.9 && r.nodes.length > 1) {
+      faults.push(await moveATablet(cluster, region, rnd));
     } else {
       const delay = [0, 5, 20, 50][Math.floor(rnd() * 4)];
       faults.push(`WAN delay ${delay} ms`);
@@ -202,6 +207,25 @@ async function nemesis(cluster: RecordsCluster, regions: string[], rnd: () => nu
   }
   cluster.setDelay(0);
   for (const region of regions) cluster.heal(region);
+}
+
+/** Start moving a random tablet of the workload's table to another node of the region (it finishes on its own). */
+async function moveATablet(cluster: RecordsCluster, region: string, rnd: () => number): Promise<string> {
+  const r = cluster.regions.get(region)!;
+  let c: RecordsClient | null = null;
+  try {
+    c = await RecordsClient.connect({ port: r.nodes[Math.floor(rnd() * r.nodes.length)].port, timeoutMs: 5000 });
+    const table = (await c.tables()).tables.find((tb) => tb.def.name === TABLE)!;
+    const tablet = table.tablets[Math.floor(rnd() * table.tablets.length)];
+    const others = r.nodes.map((n) => n.id).filter((id) => id !== tablet.owners[region]);
+    const to = others[Math.floor(rnd() * others.length)];
+    await c.moveTablet(TABLE, tablet.id, to, region);
+    return `move tablet ${tablet.id} of ${region} to ${to}`;
+  } catch (err) {
+    return `move in ${region} refused: ${String((err as Error).message ?? err)}`;
+  } finally {
+    c?.close();
+  }
 }
 
 /** Every region's copy of every key, once they agree (or the last reading after `timeoutMs`). */
@@ -256,7 +280,7 @@ function readApplies(cluster: RecordsCluster): Apply[] {
 /** Start the regions, run the workload (and faults) for a while, heal, and collect the history. */
 export async function runJepsen(o: JepsenOptions): Promise<JepsenRun> {
   const rnd = seededRandom(o.seed);
-  const cluster = await startRecordsCluster(o.regions, { applyTrace: true });
+  const cluster = await startRecordsCluster(o.regions, { applyTrace: true, nodesPerRegion: o.nodesPerRegion ?? 1 });
   const processes: Process[] = [];
   try {
     const setup = await cluster.client(o.regions[0]);
@@ -271,7 +295,8 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenRun> {
     const ops: Op[] = [];
     for (const region of o.regions) {
       for (let p = 0; p < o.processesPerRegion; p++) {
-        processes.push(new Process(`${region}/${p}`, region, cluster.regions.get(region)!.recordsPort, seededRandom(o.seed * 1000 + processes.length), ops, o.keys));
+        const nodes = cluster.regions.get(region)!.nodes;
+        processes.push(new Process(`${region}/${p}`, region, nodes[p % nodes.length].port, seededRandom(o.seed * 1000 + processes.length), ops, o.keys));
       }
     }
     const until = Date.now() + o.durationMs;
