@@ -212,7 +212,7 @@ export class Broker {
 
   async fetch(req: FetchRequest): Promise<FetchReply> {
     const p = this.leaderPartition(req.topic, req.partition);
-    const got = await p.fetch(req.offset, req.maxBytes, req.maxWaitMs);
+    const got = await p.fetch(req.offset, req.maxBytes, req.maxWaitMs, req.durableOnly ?? false);
     return { highWatermark: p.highWatermark, startOffset: p.log.startOffset, next: got.next, frames: got.frames };
   }
 

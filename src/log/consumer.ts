@@ -21,6 +21,8 @@ export interface ConsumeOptions {
   maxBytes?: number;
   /** How long one fetch waits on the broker for new records. */
   maxWaitMs?: number;
+  /** Only records on the leader's disk already: none that a crash of the log could take back. */
+  durableOnly?: boolean;
   signal?: AbortSignal;
 }
 
@@ -48,7 +50,7 @@ function partitionRecords(client: LogClient, topic: string, partition: number, o
       const maxWaitMs = opts.maxWaitMs ?? 1000;
       while (!opts.signal?.aborted) {
         const payload = await client.withRetry(
-          async () => (await client.leaderConnection(topic, partition)).call(LogMethod.fetch, encodeFetch({ topic, partition, offset, maxBytes, maxWaitMs }), maxWaitMs + 30_000),
+          async () => (await client.leaderConnection(topic, partition)).call(LogMethod.fetch, encodeFetch({ topic, partition, offset, maxBytes, maxWaitMs, durableOnly: opts.durableOnly ?? false }), maxWaitMs + 30_000),
           opts.signal,
         );
         const reply = decodeFetchReply(payload);

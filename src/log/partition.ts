@@ -37,6 +37,19 @@ export class Partition {
     readonly log: PartitionLog,
   ) {
     this.highWatermark = log.endOffset;
+    log.onDurable = () => this.wakeReaders();
+  }
+
+  private wakeReaders(): void {
+    if (this.readers.size === 0) return;
+    const readers = [...this.readers];
+    this.readers.clear();
+    for (const r of readers) r();
+  }
+
+  /** Where reads stop: the high watermark, or with durableOnly also the end of what is on disk. */
+  visibleEnd(durableOnly: boolean): number {
+    return durableOnly ? Math.min(this.highWatermark, this.log.durableOffset) : this.highWatermark;
   }
 
   get endOffset(): number {
@@ -121,35 +134,40 @@ export class Partition {
    * Committed frames from `offset` (up to maxBytes, at least one whole frame), waiting up to
    * maxWaitMs for one to be committed when there is none yet.
    */
-  async fetch(offset: number, maxBytes: number, maxWaitMs: number): Promise<{ frames: Buffer; next: number }> {
+  async fetch(offset: number, maxBytes: number, maxWaitMs: number, durableOnly = false): Promise<{ frames: Buffer; next: number }> {
     if (offset > this.log.endOffset) {
       throw new RpcError(RpcCode.invalid, `offset ${offset} is past the end of ${this.topic}/${this.index} (${this.log.endOffset})`);
     }
-    if (offset >= this.highWatermark && maxWaitMs > 0 && !this.closed) {
+    if (durableOnly && this.highWatermark > this.log.durableOffset) this.log.requestSync();
+    // A durable reader woken by an append that is not on disk yet waits on (for the fdatasync).
+    const deadline = Date.now() + maxWaitMs;
+    for (let first = true; offset >= this.visibleEnd(durableOnly) && !this.closed && (first || durableOnly); first = false) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
           this.readers.delete(wake);
           resolve();
         };
-        const timer = setTimeout(wake, maxWaitMs);
+        const timer = setTimeout(wake, left);
         this.readers.add(wake);
       });
     }
-    return this.readCommitted(offset, maxBytes);
+    return this.readCommitted(offset, maxBytes, this.visibleEnd(durableOnly));
   }
 
-  readCommitted(offset: number, maxBytes: number): { frames: Buffer; next: number } {
+  readCommitted(offset: number, maxBytes: number, limit = this.highWatermark): { frames: Buffer; next: number } {
     const start = Math.max(offset, this.log.startOffset);
-    if (start >= this.highWatermark) return { frames: Buffer.alloc(0), next: start };
+    if (start >= limit) return { frames: Buffer.alloc(0), next: start };
     const got = this.log.read(start, maxBytes);
-    if (got.next <= this.highWatermark) return { frames: got.bytes, next: got.next };
-    // Cut the frames at the high watermark (uncommitted records stay invisible).
+    if (got.next <= limit) return { frames: got.bytes, next: got.next };
+    // Cut the frames at the limit (uncommitted records stay invisible).
     let pos = 0;
     let next = start;
     while (pos < got.bytes.length) {
       const off = got.bytes.readUInt32LE(pos + 12) + got.bytes.readUInt32LE(pos + 16) * 2 ** 32;
-      if (off >= this.highWatermark) break;
+      if (off >= limit) break;
       pos += got.bytes.readUInt32LE(pos) + 4;
       next = off + 1;
     }

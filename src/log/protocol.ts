@@ -112,14 +112,27 @@ export interface FetchRequest {
   offset: number;
   maxBytes: number;
   maxWaitMs: number;
+  /** Only records already on the leader's disk (fdatasync done), which no crash can take back. */
+  durableOnly?: boolean;
 }
 
-export const encodeFetch = (f: FetchRequest): Buffer =>
-  new BufferWriter(64).str(f.topic).u32(f.partition).u64(f.offset).u32(f.maxBytes).u32(f.maxWaitMs).view();
+const FETCH_DURABLE_ONLY = 1;
+
+/** The flags byte is optional (a request without it reads everything committed). */
+export function encodeFetch(f: FetchRequest): Buffer {
+  const w = new BufferWriter(64).str(f.topic).u32(f.partition).u64(f.offset).u32(f.maxBytes).u32(f.maxWaitMs);
+  if (f.durableOnly) w.u8(FETCH_DURABLE_ONLY);
+  return w.view();
+}
 
 export function decodeFetch(payload: Buffer): FetchRequest {
   const r = new BufferReader(payload);
-  const f = { topic: r.str('topic'), partition: r.u32('partition'), offset: r.u64('offset'), maxBytes: r.u32('max bytes'), maxWaitMs: r.u32('max wait') };
+  const f: FetchRequest = { topic: r.str('topic'), partition: r.u32('partition'), offset: r.u64('offset'), maxBytes: r.u32('max bytes'), maxWaitMs: r.u32('max wait') };
+  if (r.remaining > 0) {
+    const flags = r.u8('fetch flags');
+    if (flags & ~FETCH_DURABLE_ONLY) throw new DecodeError(`unknown fetch flags ${flags}`);
+    f.durableOnly = flags === FETCH_DURABLE_ONLY;
+  }
   r.done('fetch request');
   return f;
 }

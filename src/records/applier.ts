@@ -71,7 +71,7 @@ export class ChangeApplier {
       try {
         const client = await this.o.logClient();
         const from = { offset: this.checkpoints[p].offset };
-        for await (const rec of client.consume(topic, { partition: p, from, signal: this.abort.signal, maxWaitMs: 500 })) {
+        for await (const rec of client.consume(topic, { partition: p, from, signal: this.abort.signal, maxWaitMs: 500, durableOnly: true })) {
           this.handle(p, rec.offset, rec.key, rec.value);
           delay = 100;
         }

@@ -44,7 +44,7 @@ export async function* changeFeed(logs: Record<string, Array<{ host: string; por
   const incarnations = new Map<string, number>();
   const pumps = clients.map(async ({ region, client }) => {
     try {
-      for await (const rec of client.consume(changeTopic(table), { from: opts.from ?? 'latest', signal: abort.signal })) {
+      for await (const rec of client.consume(changeTopic(table), { from: opts.from ?? 'latest', signal: abort.signal, durableOnly: true })) {
         if (!rec.key || !rec.value) continue;
         const change = decodeChange(rec.value);
         const at = `${region}/${rec.partition}/${change.writer}`;

@@ -50,6 +50,8 @@ export class PartitionLog {
   private syncingSegment: Segment | null = null;
   /** Records below this offset are on disk (fdatasync done). */
   durableOffset: number;
+  /** Called after durableOffset moves forward (readers waiting for durable records). */
+  onDurable: (() => void) | null = null;
   /** Compaction's progress (src/storage/compaction.ts): records below `cleanOffset` were compacted; truncation pulls it back. */
   readonly compaction = { cleanOffset: 0, nextTombstoneDueMs: 0 };
 
@@ -158,6 +160,13 @@ export class PartitionLog {
     this.compaction.cleanOffset = offset;
   }
 
+  /** Make what is written so far durable soon, without anyone waiting (a reader of durable records asks). */
+  requestSync(): void {
+    if (this.durableOffset >= this.endOffset) return;
+    this.waiters.push({ upTo: this.endOffset, resolve: () => {}, reject: () => {} });
+    if (!this.syncing) this.syncLoop();
+  }
+
   /** One fdatasync for every append written before it started; repeat while appends wait. */
   private syncLoop(): void {
     if (this.waiters.length === 0) {
@@ -175,7 +184,10 @@ export class PartitionLog {
         this.waiters = this.waiters.filter((w) => w.upTo > upTo);
         for (const w of failed) w.reject(err);
       } else {
-        if (upTo > this.durableOffset) this.durableOffset = upTo;
+        if (upTo > this.durableOffset) {
+          this.durableOffset = upTo;
+          this.onDurable?.();
+        }
         const done = this.waiters.filter((w) => w.upTo <= upTo);
         this.waiters = this.waiters.filter((w) => w.upTo > upTo);
         for (const w of done) w.resolve();

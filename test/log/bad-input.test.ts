@@ -359,7 +359,8 @@ test('malformed payloads for every method: the protocol\'s error reply, closing 
 
     // fetch (binary)
     { name: 'fetch: cut short', method: LogMethod.fetch, payload: validFetch.subarray(0, validFetch.length - 2), code: BAD, close: true, message: /cut short reading max wait/ },
-    { name: 'fetch: trailing bytes', method: LogMethod.fetch, payload: Buffer.concat([validFetch, Buffer.alloc(1)]), code: BAD, close: true, message: /1 unexpected bytes after fetch request/ },
+    { name: 'fetch: trailing bytes', method: LogMethod.fetch, payload: Buffer.concat([validFetch, Buffer.alloc(2)]), code: BAD, close: true, message: /1 unexpected bytes after fetch request/ },
+    { name: 'fetch: unknown flags', method: LogMethod.fetch, payload: Buffer.concat([validFetch, Buffer.from([0x80])]), code: BAD, close: true, message: /unknown fetch flags 128/ },
     { name: 'fetch: offset above 2^53', method: LogMethod.fetch, payload: u64Max(new BufferWriter(64).str('known').u32(0)).u32(10).u32(0).view(), code: BAD, close: true, message: /offset above 2\^53/ },
     { name: 'fetch: unknown topic', method: LogMethod.fetch, payload: encodeFetch({ topic: 'nope', partition: 0, offset: 0, maxBytes: 10, maxWaitMs: 0 }), code: RpcCode.notFound, close: false, message: /no topic "nope"/ },
     { name: 'fetch: partition out of range', method: LogMethod.fetch, payload: encodeFetch({ topic: 'known', partition: 7, offset: 0, maxBytes: 10, maxWaitMs: 0 }), code: RpcCode.invalid, close: false, message: /partitions 0\.\.1, not 7/ },

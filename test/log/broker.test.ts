@@ -115,3 +115,15 @@ test('records survive a restart of the service on the same directory', async (t)
   const got = await take(again.client.consume('durable', { from: 'earliest' }), 100);
   assert.deepEqual(got.map((r) => Number(r.value!.toString())).sort((a, b) => a - b), [...Array(100).keys()]);
 });
+
+test('durable-only consumers get records once they are on disk, also those published without fsync', async (t) => {
+  const log = await startLog();
+  t.after(() => log.stop());
+  await log.client.createTopic('d', { partitions: 1 });
+  const producer = log.client.producer({ durability: 'none' });
+  const acks = await Promise.all(Array.from({ length: 20 }, (_, i) => producer.publish('d', `v${i}`)));
+  const got = await take(log.client.consume('d', { from: 'earliest', durableOnly: true, maxWaitMs: 200 }), 20);
+  assert.deepEqual(got.map((r) => r.value!.toString()), Array.from({ length: 20 }, (_, i) => `v${i}`));
+  const partition = log.service.broker.partitions.get('d/0')!;
+  assert.ok(partition.log.durableOffset > acks[19].offset, 'what a durable-only consumer saw is on disk');
+});
