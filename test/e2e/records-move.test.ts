@@ -48,6 +48,13 @@ test('moving every tablet of a region to the other node under writes from two re
     }
   };
   const writers = [writer(west, 'w'), writer(east, 'e'), writer(east, 'w')];
+  const writesReach = async (n: number) => {
+    for (let i = 0; seq < n; i++) {
+      assert.ok(i < 600, `writes stalled at ${seq}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  await writesReach(60);
 
   for (const tablet of before.tablets) {
     const to = tablet.owners.west === 'west-1' ? 'west-2' : 'west-1';
@@ -59,6 +66,7 @@ test('moving every tablet of a region to the other node under writes from two re
       await new Promise((r) => setTimeout(r, 50));
     }
   }
+  await writesReach(seq + 30);
   stop = true;
   await Promise.all(writers);
   assert.ok(acked.size >= 30, `only ${acked.size} keys written`);
