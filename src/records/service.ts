@@ -129,8 +129,32 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     await catalog.putRegion(settings.region, { logBrokers: settings.logBrokers });
 
     const info: NodeInfo = { region: settings.region, host: settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host, port };
-    const membership: Membership<NodeInfo> = await joinWhenFree(store, { nodeId, info, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
-    closers.push(() => membership.leave());
+    const join = () => joinWhenFree(store, { nodeId, info, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
+    let membership: Membership<NodeInfo> = await join();
+    let leaving = false;
+    closers.push(async () => {
+      leaving = true;
+      await membership.leave();
+    });
+    // A lease lost (a long pause, etcd unreachable) makes this node invisible to the others: join again.
+    const rejoinWhenLost = (m: Membership<NodeInfo>): void =>
+      void m.lost.then(async () => {
+        if (leaving) return;
+        log.error('records membership lease lost: joining again');
+        await m.leave().catch(() => {});
+        for (;;) {
+          try {
+            membership = await join();
+            break;
+          } catch (err) {
+            if (leaving) return;
+            log.warn('joining again failed; retrying', { err: String((err as Error).message ?? err) });
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
+        rejoinWhenLost(membership);
+      });
+    rejoinWhenLost(membership);
     const route = (a: { host: string; port: number }) => settings.connectVia.get(`${a.host}:${a.port}`) ?? a;
     const peers = new PeerPool((id) => {
       const m = membership.members().get(id);
