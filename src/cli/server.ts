@@ -7,7 +7,7 @@ import type { Settings } from '../core/config.js';
 import { startCacheService, type CacheService } from '../cache/server.js';
 import { startAdminServer } from '../console/admin-server.js';
 import { startLogService, type LogService } from '../log/service.js';
-import { startRecordsService, type RecordsService } from '../records/service.js';
+import type { RecordsService } from '../records/service.js';
 import { cacheSettings, logSettings, recordsSettings } from './settings.js';
 
 export interface RunningServer {
@@ -46,6 +46,8 @@ export async function startServer(settings: Settings): Promise<RunningServer> {
       log.info('records service off: it needs a log (log.enabled, or records.log naming one)');
     } else if (settings['records.enabled']) {
       const localLog = logService ? { host: settings['log.host'] as string, port: logService.port } : null;
+      // Loaded only when on: it brings lmdb's native module (memory a cache-only node need not pay).
+      const { startRecordsService } = await import('../records/service.js');
       records = await startRecordsService(recordsSettings(settings, localLog), log.child({ service: 'records' }), systemClock, registry);
       closers.push(() => records!.close());
     }
