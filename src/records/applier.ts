@@ -20,6 +20,8 @@ export interface ApplierOptions {
   logClient: () => Promise<LogClient>;
   store: LocalStore;
   su: StorageUnit;
+  /** This node and its incarnation: its own current changes were applied when the log acknowledged them. */
+  self: { nodeId: string; incarnation: number };
   /** Whether this node holds the key's tablet (other keys are skipped). */
   holds: (def: TableDef, key: string) => boolean;
   log: Logger;
@@ -86,7 +88,7 @@ export class ChangeApplier {
 
   private handle(p: number, offset: number, key: Buffer | null, value: Buffer | null): void {
     const cp = this.checkpoints[p];
-    if (key && value) {
+    if (key && value && !isOwnCurrent(value, this.o.self)) {
       try {
         const change = decodeChange(value);
         const seen = cp.incarnations[change.writer] ?? 0;
@@ -123,4 +125,12 @@ export class ChangeApplier {
     await Promise.allSettled(this.loops);
     await this.save();
   }
+}
+
+/** A change this very process published (it applied it already): known from its header alone. */
+function isOwnCurrent(value: Buffer, self: { nodeId: string; incarnation: number }): boolean {
+  if (value.length < 3 || value[0] !== ChangeKind.change) return false;
+  const n = value.readUInt16LE(1);
+  if (n !== Buffer.byteLength(self.nodeId) || value.length < 3 + n + 4) return false;
+  return value.readUInt32LE(3 + n) === self.incarnation && value.toString('utf8', 3, 3 + n) === self.nodeId;
 }

@@ -38,20 +38,24 @@ export type PublishChange = (def: TableDef, key: string, record: StoredRecord) =
 interface Overlay {
   /** Acknowledged by the log, not yet durable in the local store. */
   committed: StoredRecord | null;
-  /** Being published (its outcome unknown until the log answers). */
+  /** The newest write being published (its outcome unknown until the log answers), and its publish. */
   pending: StoredRecord | null;
+  pendingDone: Promise<void> | null;
+  /** Writes of this key being published. */
+  inFlight: number;
 }
 
 /**
  * The storage unit (PNUTS' SU) of one node: its copy of the tablets it holds, and the master
- * logic for the records mastered in this region. A record's writes are serialised per key here:
- * the master assigns the next version, publishes the new record to the region's change topic,
- * and the write commits when the log acknowledges it. Every region (this one included) applies
+ * logic for the records mastered in this region. A record's versions are assigned here in call
+ * order: the master builds the next record, publishes it to the region's change topic, and the
+ * write commits when the log acknowledges it. Every region (this one included) applies
  * changes from the logs in version order, skipping what it already has.
  */
 export class StorageUnit {
   private readonly overlay = new Map<string, Overlay>();
-  private readonly chains = new Map<string, Promise<unknown>>();
+  /** Per table, the writes being published (a tablet move drains them). */
+  private readonly inflight = new Map<string, Set<Promise<void>>>();
   private closed = false;
 
   constructor(
@@ -94,15 +98,21 @@ export class StorageUnit {
     return true;
   }
 
-  /** Write as the master: in key order, after every earlier write to the key has committed. */
-  write(def: TableDef, key: string, m: Mutation): Promise<MasterOutcome> {
-    return this.serial(overlayKey(def, key), () => this.writeNow(def, key, m));
-  }
-
-  private async writeNow(def: TableDef, key: string, m: Mutation): Promise<MasterOutcome> {
+  /**
+   * Write as the master. A key's writes get consecutive versions in call order, each built on the
+   * one before even while that one is still being published (a hot record is not held to one
+   * write per log round trip): every change carries the whole record, so a region that gets a
+   * later version first skips the earlier one. A write that hands the record to another region
+   * is the exception: later writes wait for it to commit, then go to the new master.
+   */
+  async write(def: TableDef, key: string, m: Mutation): Promise<MasterOutcome> {
     const k = overlayKey(def, key);
-    const current = this.read(def, key);
-    if (current ? current.master !== this.region : def.homeRegion !== this.region) return { kind: 'elsewhere', record: current };
+    for (let o = this.overlay.get(k); o?.pending && o.pending.master !== this.region; o = this.overlay.get(k)) await o.pendingDone?.catch(() => {});
+    // From here to the publish there is no await: versions are assigned in call order.
+    const committed = this.read(def, key);
+    const o = this.overlay.get(k) ?? { committed: null, pending: null, pendingDone: null, inFlight: 0 };
+    const current = o.pending ?? committed;
+    if (current ? current.master !== this.region : def.homeRegion !== this.region) return { kind: 'elsewhere', record: committed };
     const now = this.clock.nowMs();
     const gone = !current || isGone(current, now);
     const have: Version = current ? recordVersion(current) : [0, 0];
@@ -110,11 +120,26 @@ export class StorageUnit {
     // An expired record reads as absent, but deleting it still puts a tombstone on its timeline.
     if (m.fields === null && (!current || current.deleted)) return { kind: 'absent' };
     const next = this.nextRecord(def, current, gone, m, now);
-    const o = this.overlay.get(k) ?? { committed: null, pending: null };
-    o.pending = next;
+    const done = this.publishUntilDone(def, key, next);
     this.overlay.set(k, o);
-    await this.publishUntilDone(def, key, next);
-    o.pending = null;
+    o.pending = next;
+    o.pendingDone = done;
+    o.inFlight++;
+    const table = this.inflight.get(def.name) ?? new Set<Promise<void>>();
+    this.inflight.set(def.name, table);
+    const settled = done.catch(() => {});
+    table.add(settled);
+    try {
+      await done;
+    } finally {
+      table.delete(settled);
+      o.inFlight--;
+      if (o.pending === next) {
+        o.pending = null;
+        o.pendingDone = null;
+      }
+      if (!o.committed && o.inFlight === 0 && this.overlay.get(k) === o) this.overlay.delete(k);
+    }
     // The change may already have come back from the log (a publish retried after its ack was lost).
     this.apply(def, key, next);
     return { kind: 'ok', record: next };
@@ -174,7 +199,7 @@ export class StorageUnit {
   }
 
   private keep(def: TableDef, key: string, k: string, record: StoredRecord): void {
-    const o = this.overlay.get(k) ?? { committed: null, pending: null };
+    const o = this.overlay.get(k) ?? { committed: null, pending: null, pendingDone: null, inFlight: 0 };
     o.committed = record;
     this.overlay.set(k, o);
     const bytes = encodeRecord(record);
@@ -184,33 +209,16 @@ export class StorageUnit {
         const now = this.overlay.get(k);
         if (now && now.committed === record) {
           now.committed = null;
-          if (!now.pending) this.overlay.delete(k);
+          if (!now.pending && now.inFlight === 0) this.overlay.delete(k);
         }
       },
       (err: unknown) => this.log.error('local store write failed; the change log will replay it after a restart', { table: def.name, err: String(err) }),
     );
   }
 
-  private serial<T>(k: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.chains.get(k);
-    const run = prev ? prev.then(fn, fn) : fn();
-    const tail = run.catch(() => {});
-    this.chains.set(k, tail);
-    void tail.then(() => {
-      if (this.chains.get(k) === tail) this.chains.delete(k);
-    });
-    return run;
-  }
-
-  /** Resolves when the writes to the table's keys running or queued now have finished. */
+  /** Resolves when the table's writes being published now have finished. */
   async drained(table: string): Promise<void> {
-    const prefix = `${table}\u0000`;
-    await Promise.all([...this.chains].filter(([k]) => k.startsWith(prefix)).map(([, p]) => p));
-  }
-
-  /** Writes waiting or running per key (for metrics and tests). */
-  get keysInFlight(): number {
-    return this.chains.size;
+    await Promise.all([...(this.inflight.get(table) ?? [])]);
   }
 
   close(): void {

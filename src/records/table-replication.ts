@@ -137,6 +137,7 @@ export class TableReplication {
       logClient: () => this.client(source),
       store: this.o.local,
       su: this.su,
+      self: { nodeId: this.o.nodeId, incarnation: this.o.incarnation },
       holds: (def, key) => this.holds(def, key),
       log: this.o.log,
     });
