@@ -1,6 +1,6 @@
 import type { Logger } from '../core/log.js';
 import type { LogClient } from '../log/client.js';
-import { ChangeKind, decodeChange } from './change-codec.js';
+import { ChangeKind, decodeChange, type ChangeMessage } from './change-codec.js';
 import type { LocalStore } from './local-store.js';
 import type { StorageUnit } from './storage-unit.js';
 import { changeTopic, type TableDef } from './table-def.js';
@@ -20,8 +20,6 @@ export interface ApplierOptions {
   logClient: () => Promise<LogClient>;
   store: LocalStore;
   su: StorageUnit;
-  /** This node and its incarnation: its own current changes were applied when the log acknowledged them. */
-  self: { nodeId: string; incarnation: number };
   /** Whether this node holds the key's tablet (other keys are skipped). */
   holds: (def: TableDef, key: string) => boolean;
   log: Logger;
@@ -37,7 +35,8 @@ export class ChangeApplier {
   private readonly abort = new AbortController();
   private readonly checkpoints: Checkpoint[] = [];
   private readonly dirty = new Set<number>();
-  private readonly waiters: Array<{ partition: number; offset: number; resolve: () => void }> = [];
+  private readonly waiters: Array<{ partition: number; offset: number; resolve: () => void; reject: (err: Error) => void }> = [];
+  private lastFailure = '';
   private readonly timer: NodeJS.Timeout;
   private readonly loops: Promise<void>[] = [];
   applied = 0;
@@ -58,7 +57,8 @@ export class ChangeApplier {
   /** Resolves once the partition's changes before `offset` have been applied. */
   appliedTo(partition: number, offset: number): Promise<void> {
     if (this.checkpoints[partition].offset >= offset) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ partition, offset, resolve }));
+    if (this.abort.signal.aborted) return Promise.reject(new Error('applier stopped'));
+    return new Promise((resolve, reject) => this.waiters.push({ partition, offset, resolve, reject }));
   }
 
   /** The next offset to apply in a partition. */
@@ -76,10 +76,14 @@ export class ChangeApplier {
         for await (const rec of client.consume(topic, { partition: p, from, signal: this.abort.signal, maxWaitMs: 500, durableOnly: true })) {
           this.handle(p, rec.offset, rec.key, rec.value);
           delay = 100;
+          this.lastFailure = '';
         }
       } catch (err) {
         if (this.abort.signal.aborted) return;
-        this.o.log.debug('following a change topic failed; retrying', { source: this.o.source, topic, partition: p, err: String((err as Error).message ?? err) });
+        // Said once per distinct error: a stall (a log that lost data, an unreachable region) must be visible.
+        const why = String((err as Error).message ?? err);
+        if (why !== this.lastFailure) this.o.log.warn('following a change topic failed; retrying', { source: this.o.source, topic, partition: p, err: why });
+        this.lastFailure = why;
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);
       }
@@ -88,18 +92,20 @@ export class ChangeApplier {
 
   private handle(p: number, offset: number, key: Buffer | null, value: Buffer | null): void {
     const cp = this.checkpoints[p];
-    if (key && value && !isOwnCurrent(value, this.o.self)) {
+    if (key && value) {
+      let change: ChangeMessage | null = null;
       try {
-        const change = decodeChange(value);
-        const seen = cp.incarnations[change.writer] ?? 0;
-        if (change.kind === ChangeKind.fence) {
-          if (change.incarnation > seen) cp.incarnations[change.writer] = change.incarnation;
-        } else if (change.incarnation >= seen) {
-          const k = key.toString('utf8');
-          if (this.o.holds(this.o.def, k) && this.o.su.apply(this.o.def, k, change.record)) this.applied++;
-        }
+        change = decodeChange(value);
       } catch (err) {
         this.o.log.error('unreadable change skipped', { source: this.o.source, table: this.o.def.name, partition: p, offset, err: String(err) });
+      }
+      const seen = change ? (cp.incarnations[change.writer] ?? 0) : 0;
+      if (change?.kind === ChangeKind.fence) {
+        if (change.incarnation > seen) cp.incarnations[change.writer] = change.incarnation;
+      } else if (change && change.incarnation >= seen) {
+        // An error applying (not decoding) stops here: the loop starts again from the checkpoint.
+        const k = key.toString('utf8');
+        if (this.o.holds(this.o.def, k) && this.o.su.apply(this.o.def, k, change.record)) this.applied++;
       }
     }
     cp.offset = offset + 1;
@@ -115,7 +121,9 @@ export class ChangeApplier {
 
   /** Checkpoints go to the store after the changes they cover (lmdb keeps the order of writes). */
   private async save(): Promise<void> {
-    for (const p of this.dirty) void this.o.store.putMeta(this.metaKey(p), this.checkpoints[p]);
+    for (const p of this.dirty) {
+      this.o.store.putMeta(this.metaKey(p), this.checkpoints[p]).catch((err: unknown) => this.o.log.warn('saving an applier checkpoint failed', { err: String(err) }));
+    }
     this.dirty.clear();
   }
 
@@ -123,14 +131,8 @@ export class ChangeApplier {
     this.abort.abort();
     clearInterval(this.timer);
     await Promise.allSettled(this.loops);
+    for (const w of this.waiters.splice(0)) w.reject(new Error('applier stopped'));
     await this.save();
   }
 }
 
-/** A change this very process published (it applied it already): known from its header alone. */
-function isOwnCurrent(value: Buffer, self: { nodeId: string; incarnation: number }): boolean {
-  if (value.length < 3 || value[0] !== ChangeKind.change) return false;
-  const n = value.readUInt16LE(1);
-  if (n !== Buffer.byteLength(self.nodeId) || value.length < 3 + n + 4) return false;
-  return value.readUInt32LE(3 + n) === self.incarnation && value.toString('utf8', 3, 3 + n) === self.nodeId;
-}

@@ -18,9 +18,12 @@ export type ChangeMessage =
   | { kind: typeof ChangeKind.change; writer: string; incarnation: number; record: StoredRecord }
   | { kind: typeof ChangeKind.fence; writer: string; incarnation: number };
 
-/** Record keys never start with NUL, so fences cannot collide with a record under compaction. */
-export function fenceKey(writer: string): string {
-  return `\u0000fence/${writer}`;
+/**
+ * Record keys never start with NUL, so fences cannot collide with a record under compaction; one
+ * key per incarnation, so compaction keeps every fence (a newer one does not replace the last).
+ */
+export function fenceKey(writer: string, incarnation: number): string {
+  return `\u0000fence/${writer}/${incarnation}`;
 }
 
 export function encodeChange(writer: string, incarnation: number, record: StoredRecord): Buffer {

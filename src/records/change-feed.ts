@@ -33,7 +33,13 @@ export interface ChangeFeedOptions {
  * keeps, per key, the highest version it has seen. Delivery is at least once.
  */
 export async function* changeFeed(logs: Record<string, Array<{ host: string; port: number }>>, table: string, opts: ChangeFeedOptions = {}): AsyncGenerator<ChangeEvent> {
-  const clients = await Promise.all(Object.entries(logs).map(async ([region, brokers]) => ({ region, client: await LogClient.connect({ brokers, retryTimeoutMs: 30_000 }) })));
+  const connected = await Promise.allSettled(Object.entries(logs).map(async ([region, brokers]) => ({ region, client: await LogClient.connect({ brokers, retryTimeoutMs: 30_000 }) })));
+  const clients = connected.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
+  const refused = connected.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+  if (refused) {
+    for (const c of clients) await c.client.close();
+    throw refused.reason;
+  }
   const abort = new AbortController();
   const stop = () => abort.abort();
   opts.signal?.addEventListener('abort', stop);

@@ -4,7 +4,7 @@ import type { Catalog } from './catalog.js';
 import type { LocalStore } from './local-store.js';
 import { decodeRecord, recordVersion } from './record-codec.js';
 import type { StorageUnit } from './storage-unit.js';
-import { keyOfStorageKey, tabletRange } from './tablets.js';
+import { keyOfStorageKey, tabletFor, tabletRange } from './tablets.js';
 
 const MAX_DELETES_PER_PASS = 1000;
 
@@ -19,7 +19,18 @@ export class ExpirySweeper {
   deleted = 0;
 
   constructor(
-    private readonly d: { region: string; nodeId: string; catalog: Catalog; store: LocalStore; su: StorageUnit; clock: Clock; log: Logger; intervalMs: number },
+    private readonly d: {
+      region: string;
+      nodeId: string;
+      catalog: Catalog;
+      store: LocalStore;
+      su: StorageUnit;
+      /** As for any master write: the table caught up with this region's log. */
+      ready: (table: string) => Promise<void>;
+      clock: Clock;
+      log: Logger;
+      intervalMs: number;
+    },
   ) {}
 
   start(): void {
@@ -49,7 +60,12 @@ export class ExpirySweeper {
             due.push({ key: keyOfStorageKey(state.def, key), version: recordVersion(r) });
             if (due.length >= budget) break;
           }
+          if (due.length > 0) await this.d.ready(state.def.name);
           for (const { key, version } of due) {
+            // As the router does: only while this node still owns the tablet and it is not moving away.
+            const now = this.d.catalog.table(state.def.name);
+            const t = now && tabletFor(now, key);
+            if (!t || t.owners[this.d.region] !== this.d.nodeId || (t.moving?.region === this.d.region && t.moving.state !== 'copying')) continue;
             const out = await this.d.su.write(state.def, key, { fields: null, replace: false, ifVersion: version, origin: this.d.region }).catch(() => null);
             if (out?.kind === 'ok') this.deleted++;
             budget--;

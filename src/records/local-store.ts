@@ -58,13 +58,9 @@ export class LocalStore {
   /** Remove the records with storage keys in [start, end) (a tablet that moved away). */
   async removeRange(table: string, start: string, end: string): Promise<number> {
     const db = this.table(table);
-    let n = 0;
-    for (const key of [...db.getKeys(end ? { start, end } : { start })]) {
-      void db.remove(key);
-      n++;
-    }
-    await this.root.flushed;
-    return n;
+    const removals = [...db.getKeys(end ? { start, end } : { start })].map((key) => db.remove(key));
+    await Promise.all(removals);
+    return removals.length;
   }
 
   getMeta<T>(key: string): T | undefined {

@@ -260,8 +260,10 @@ export class NodeRouter {
   }
 
   /** Every record here with a storage key in [start, end) after `after`, deleted ones included (a tablet being copied away). */
-  copyRange(table: string, start: string, end: string, after: string, limit: number): Buffer {
+  async copyRange(table: string, start: string, end: string, after: string, limit: number): Promise<Buffer> {
     const def = this.table(table).def;
+    // Records applied here a moment ago may still be on their way into lmdb: wait for them.
+    await this.d.store.flushed();
     const rows: ScanRow[] = [];
     const from = after ? after + '\u0000' : start;
     let last = '';

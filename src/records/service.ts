@@ -74,15 +74,37 @@ export interface RecordsService {
   close(): Promise<void>;
 }
 
+/**
+ * This start's incarnation: one more than any before, counted in the metadata store as well as
+ * locally, so a node id started again on a fresh data directory does not reuse an incarnation the
+ * other regions have already fenced.
+ */
+async function nextIncarnation(store: MetadataStore, nodeId: string, local: number): Promise<number> {
+  const key = `incarnations/${nodeId}`;
+  for (;;) {
+    const kv = await store.get(key);
+    const next = Math.max(local, kv ? Number(kv.value.toString('utf8')) || 0 : 0) + 1;
+    if (await store.putIf(key, String(next), kv ? kv.modRevision : 0)) return next;
+  }
+}
+
 /** The node's own methods as a client transport (for its HTTP API: no network hop, no token). */
 function inProcess(methods: Map<number, RpcMethod>): RecordsTransport {
   const conn: RpcConnection = { id: -1, remote: 'in-process', event: () => {}, onClose: () => {}, closed: false };
   return {
-    async call(method, payload) {
+    async call(method, payload, timeoutMs) {
       const fn = methods.get(method);
       if (!fn) throw new RpcError(RpcCode.unknownMethod, `no method ${method}`);
-      const out = await fn(payload, conn);
-      return Array.isArray(out) ? Buffer.concat(out) : (out ?? Buffer.alloc(0));
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new RpcError(RpcCode.timeout, `no answer within ${timeoutMs} ms (a write's outcome is unknown)`)), timeoutMs);
+      });
+      try {
+        const out = await Promise.race([Promise.resolve(fn(payload, conn)), late]);
+        return Array.isArray(out) ? Buffer.concat(out) : (out ?? Buffer.alloc(0));
+      } finally {
+        clearTimeout(timer);
+      }
     },
     close() {},
   };
@@ -91,11 +113,17 @@ function inProcess(methods: Map<number, RpcMethod>): RecordsTransport {
 /** JSON lines: table, key, gen, ver, deleted, master, fields (the JSON text). */
 function openApplyTrace(file: string): { write: ApplyTrace; close: () => Promise<void> } {
   const out = createWriteStream(file, { flags: 'a' });
+  let closed = false;
   return {
     write: (table, key, r) => {
+      // Acks of the log can still arrive while the node stops, after the trace closed.
+      if (closed) return;
       out.write(JSON.stringify({ table, key, gen: r.gen, ver: r.ver, deleted: r.deleted, master: r.master, fields: r.fieldsJson.toString('utf8') }) + '\n');
     },
-    close: () => new Promise<void>((resolve) => out.end(() => resolve())),
+    close: () => {
+      closed = true;
+      return new Promise<void>((resolve) => out.end(() => resolve()));
+    },
   };
 }
 
@@ -116,7 +144,7 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     closers.push(() => store.close());
     const local = LocalStore.open(path.join(dir, 'data'));
     closers.push(() => local.close());
-    const incarnation = (local.getMeta<number>('incarnation') ?? 0) + 1;
+    const incarnation = await nextIncarnation(store, nodeId, local.getMeta<number>('incarnation') ?? 0);
     await local.putMeta('incarnation', incarnation);
 
     const methods = new Map();
@@ -178,7 +206,8 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
 
     const ownLog = await LogClient.connect({ brokers: settings.logBrokers, retryTimeoutMs: 10_000 });
     closers.push(() => ownLog.close());
-    const producer = ownLog.producer({ durability: settings.durability, lingerMs: 0, maxInFlight: 4 });
+    // One request in flight per partition: a retried batch cannot land after a later one.
+    const producer = ownLog.producer({ durability: settings.durability, lingerMs: 0, maxInFlight: 1 });
 
     const replication = new TableReplication({ region: settings.region, nodeId, incarnation, catalog, local, ownLog, producer, route, clock, log });
     const trace = settings.applyTrace ? openApplyTrace(settings.applyTrace) : null;
@@ -218,7 +247,7 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     });
     tablets.start();
     closers.push(async () => tablets.close());
-    const sweeper = new ExpirySweeper({ region: settings.region, nodeId, catalog, store: local, su, clock, log, intervalMs: settings.expirySweepMs });
+    const sweeper = new ExpirySweeper({ region: settings.region, nodeId, catalog, store: local, su, ready: (table) => replication.ready(table), clock, log, intervalMs: settings.expirySweepMs });
     sweeper.start();
     closers.push(async () => sweeper.close());
     const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table), tablets, (table) => replication.positions(table), access);

@@ -183,6 +183,7 @@ export class StorageUnit {
    * it (the caller's client may have given up and reported the outcome unknown).
    */
   private async publishUntilDone(def: TableDef, key: string, record: StoredRecord): Promise<void> {
+    const k = overlayKey(def, key);
     let delay = 50;
     for (;;) {
       try {
@@ -194,6 +195,16 @@ export class StorageUnit {
         this.log.warn('publishing a change failed; retrying', { table: def.name, err: String((err as Error).message ?? err) });
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 2000);
+        // Published again, this change must not land after a newer one of the key (compaction keeps
+        // the last): while a newer write is in flight, wait for it; once a newer one has committed,
+        // this one is in it (each write is built on the one before) and is done.
+        for (;;) {
+          const committed = this.read(def, key);
+          if (committed && compareVersions(recordVersion(committed), recordVersion(record)) >= 0) return;
+          const newer = this.overlay.get(k)?.pending;
+          if (!newer || newer === record || compareVersions(recordVersion(newer), recordVersion(record)) <= 0) break;
+          await this.overlay.get(k)!.pendingDone!.catch(() => {});
+        }
       }
     }
   }

@@ -105,7 +105,7 @@ export class TableReplication {
         await this.o.ownLog.createTopic(topic, { partitions: def.partitions, compact: true });
         const fence = encodeFence(this.o.nodeId, this.o.incarnation);
         const fences = await Promise.all(
-          Array.from({ length: def.partitions }, (_, p) => this.o.producer.publish(topic, fence, { key: fenceKey(this.o.nodeId), partition: p })),
+          Array.from({ length: def.partitions }, (_, p) => this.o.producer.publish(topic, fence, { key: fenceKey(this.o.nodeId, this.o.incarnation), partition: p })),
         );
         for (const region of new Set([this.o.region, ...this.o.catalog.regions.keys()])) this.follow(rt, region);
         const own = rt.appliers.get(this.o.region)!;
@@ -137,7 +137,6 @@ export class TableReplication {
       logClient: () => this.client(source),
       store: this.o.local,
       su: this.su,
-      self: { nodeId: this.o.nodeId, incarnation: this.o.incarnation },
       holds: (def, key) => this.holds(def, key),
       log: this.o.log,
     });

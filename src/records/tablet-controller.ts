@@ -131,7 +131,10 @@ export class TabletController {
         const i = state.tablets.findIndex((t) => t.id === id);
         if (i >= 0 && !mine.has(id) && state.tablets[i].owners[this.d.region]) {
           const { start, end } = tabletRange(state, i);
-          void this.d.store.removeRange(name, start, end).then((n) => this.d.log.info('moved tablet removed here', { table: name, tablet: id, records: n }));
+          this.d.store.removeRange(name, start, end).then(
+            (n) => this.d.log.info('moved tablet removed here', { table: name, tablet: id, records: n }),
+            (err: unknown) => this.d.log.warn('removing a moved tablet failed; its records stay here unused', { table: name, tablet: id, err: String(err) }),
+          );
         }
       }
     }

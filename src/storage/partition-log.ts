@@ -200,7 +200,10 @@ export class PartitionLog {
   private roll(): void {
     const old = this.active;
     old.seal();
-    if (old.nextOffset > this.durableOffset) this.durableOffset = old.nextOffset;
+    if (old.nextOffset > this.durableOffset) {
+      this.durableOffset = old.nextOffset;
+      this.onDurable?.();
+    }
     // The new segment starts where the old one ends, even if the next frame's offset is past
     // that (gaps left by compaction): the open check that segments follow one another holds.
     this.segments.push(Segment.create(this.dir, old.nextOffset, this.opts.indexIntervalBytes));
