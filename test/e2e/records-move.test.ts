@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdMissing } from '../helpers/etcd.js';
-import { startRecordsCluster } from '../helpers/records-cluster.js';
+import { startRecordsCluster, waitForTabletOwners } from '../helpers/records-cluster.js';
 import type { RecordsClient } from '../../src/records/client.js';
 
 const cmp = (a: string, b: string) => {
@@ -21,12 +21,7 @@ test('moving every tablet of a region to the other node under writes from two re
   const east = await cluster.client('east');
   clients.push(west, east);
   await west.createTable({ name: 'm', homeRegion: 'west' });
-  for (let i = 0; ; i++) {
-    const tb = (await west.tables()).tables.find((x) => x.def.name === 'm');
-    if (tb?.tablets.every((x) => x.owners.west && x.owners.east)) break;
-    assert.ok(i < 400, 'tablets never got owners');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForTabletOwners(west, 'm', ['west', 'east']);
   const before = (await west.tables()).tables.find((x) => x.def.name === 'm')!;
 
   // Writers: each key's highest acknowledged version and its value.

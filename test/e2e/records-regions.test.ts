@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdMissing } from '../helpers/etcd.js';
-import { startRecordsCluster } from '../helpers/records-cluster.js';
+import { startRecordsCluster, waitForTabletOwners } from '../helpers/records-cluster.js';
 import type { RecordsClient, RecordResult } from '../../src/records/client.js';
 
 async function eventually<T>(what: string, get: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
@@ -32,7 +32,7 @@ test('three regions: replication, forwarding to the master, mastership migration
   clients.push(west, central, east);
 
   await west.createTable({ name: 'users' });
-  await eventually('every region holds every tablet', () => west.tables(), (s) => s.tables[0]?.tablets.every((tb) => Object.keys(tb.owners).length === 3));
+  await waitForTabletOwners(west, 'users', ['west', 'central', 'east']);
 
   const w1 = await west.write('users', 'u1', { city: 'Seattle' });
   assert.deepEqual(w1, { version: '1.1', master: 'west' });

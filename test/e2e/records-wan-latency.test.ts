@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { etcdMissing } from '../helpers/etcd.js';
-import { startRecordsCluster } from '../helpers/records-cluster.js';
+import { startRecordsCluster, waitForTabletOwners } from '../helpers/records-cluster.js';
 import { ReadYourWrites, type RecordsClient } from '../../src/records/client.js';
 
 const ONE_WAY_MS = 100;
@@ -32,12 +32,7 @@ test('WAN delay: local writes and read-any stay local, remote-mastered writes pa
   const east = await cluster.client('east');
   clients.push(west, east);
   await west.createTable({ name: 'users', homeRegion: 'west' });
-  for (let i = 0; ; i++) {
-    const { tables } = await west.tables();
-    if (tables[0]?.tablets.every((tb) => Object.keys(tb.owners).length === 2)) break;
-    assert.ok(i < 400, 'tablets never got an owner in every region');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  await waitForTabletOwners(west, 'users', ['west', 'east']);
   for (let i = 0; i < 10; i++) await west.write('users', `w${i}`, { i });
   await east.write('users', 'warm-up', { x: 1 });
   cluster.setDelay(ONE_WAY_MS);

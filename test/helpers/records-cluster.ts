@@ -195,3 +195,14 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
     },
   };
 }
+
+/** Resolves once every tablet of the table has a node in each of the regions (nodes claim them as they see the table). */
+export async function waitForTabletOwners(client: RecordsClient, table: string, regions: string[], timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = (await client.tables()).tables.find((tb) => tb.def.name === table);
+    if (state?.tablets.every((tb) => regions.every((r) => tb.owners[r]))) return;
+    if (Date.now() > deadline) throw new Error(`table ${table}: tablets without a node in some of ${regions.join(', ')} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

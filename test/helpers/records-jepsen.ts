@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { RecordsClient, VersionConflictError, type RecordResult } from '../../src/records/client.js';
 import { RpcError } from '../../src/net/rpc-frame.js';
-import { applyTracePath, startRecordsCluster, type RecordsCluster } from './records-cluster.js';
+import { applyTracePath, startRecordsCluster, waitForTabletOwners, type RecordsCluster } from './records-cluster.js';
 import type { Apply, HistoryInput, Op, OpKind, RecordState, Version } from './timeline-checker.js';
 
 /** A small seeded PRNG (mulberry32), so a failing seed can be run again. */
@@ -285,12 +285,7 @@ export async function runJepsen(o: JepsenOptions): Promise<JepsenRun> {
   try {
     const setup = await cluster.client(o.regions[0]);
     await setup.createTable({ name: TABLE, homeRegion: o.regions[0] });
-    for (let i = 0; ; i++) {
-      const { tables } = await setup.tables();
-      if (tables.find((tb) => tb.def.name === TABLE)?.tablets.every((tb) => Object.keys(tb.owners).length === o.regions.length)) break;
-      if (i > 400) throw new Error('tablets never got an owner in every region');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitForTabletOwners(setup, TABLE, o.regions);
     setup.close();
     const ops: Op[] = [];
     for (const region of o.regions) {
