@@ -4,8 +4,6 @@ import { ConfigError } from '../core/errors.js';
 import { resolveSettings, envName, flagName } from '../core/config.js';
 import { SERVER_SETTINGS, ROUTER_SETTINGS, routerSettings } from './settings.js';
 import { SHIP_SETTINGS, shipSettings } from './settings.js';
-import { startShipper } from '../ship/shipper.js';
-import { startRouterService } from '../router/server.js';
 import { createLogger, type LogLevel } from '../core/log.js';
 import { systemClock } from '../core/clock.js';
 import { createRegistry } from '../core/metrics.js';
@@ -64,6 +62,7 @@ router.action(async (opts: Record<string, string | undefined>) => {
   const settings = resolveSettings(ROUTER_SETTINGS, { flags, env: process.env, configFile: opts.config ?? process.env.STRATA_CONFIG });
   const log = createLogger(settings['log-level'] as LogLevel, { node: 'strata', service: 'router' });
   const registry = createRegistry();
+  const { startRouterService } = await import('../router/server.js');
   const running = await startRouterService(routerSettings(settings), log, systemClock, registry);
   const admin = await startAdminServer({ host: settings['router.admin-host'] as string, port: settings['router.admin-port'] as number, registry, log });
   process.on('SIGHUP', () => running.reload());
@@ -94,6 +93,7 @@ ship.action(async (opts: Record<string, string | undefined>) => {
   for (const spec of SHIP_SETTINGS) flags[spec.name] = opts[camel(shipFlag(spec.name))];
   const settings = resolveSettings(SHIP_SETTINGS, { flags, env: process.env, configFile: opts.config ?? process.env.STRATA_CONFIG });
   const log = createLogger(settings['log-level'] as LogLevel, { node: 'strata', service: 'ship' });
+  const { startShipper } = await import('../ship/shipper.js');
   const running = startShipper(shipSettings(settings), log, process.stdin);
   const stop = (code: number) => running.close().then(
     () => process.exit(code),

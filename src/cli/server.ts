@@ -6,7 +6,7 @@ import { createRegistry } from '../core/metrics.js';
 import type { Settings } from '../core/config.js';
 import { startCacheService, type CacheService } from '../cache/server.js';
 import { startAdminServer } from '../console/admin-server.js';
-import { startLogService, type LogService } from '../log/service.js';
+import type { LogService } from '../log/service.js';
 import type { RecordsService } from '../records/service.js';
 import { cacheSettings, logSettings, recordsSettings } from './settings.js';
 
@@ -38,6 +38,7 @@ export async function startServer(settings: Settings): Promise<RunningServer> {
     }
     let logService: LogService | undefined;
     if (settings['log.enabled']) {
+      const { startLogService } = await import('../log/service.js');
       logService = await startLogService(logSettings(settings), log.child({ service: 'log' }), systemClock, registry);
       closers.push(() => logService!.close());
     }
