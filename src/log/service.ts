@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
+import { ShutdownSteps } from '../core/shutdown.js';
 import { registerGaugeFn } from '../core/metrics.js';
 import { stableNodeId } from '../cluster/node-id.js';
 import { joinWhenFree, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
@@ -51,10 +52,8 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
   const dir = path.join(settings.dataDir, 'log');
   mkdirSync(dir, { recursive: true });
   const nodeId = settings.nodeId || stableNodeId(dir);
-  const closers: Array<() => Promise<void>> = [];
-  const close = async () => {
-    for (const c of closers.splice(0).reverse()) await c().catch((err: unknown) => log.warn('close step failed', { err: String(err) }));
-  };
+  const closers = new ShutdownSteps(log);
+  const close = () => closers.run();
   try {
     const store: MetadataStore = await openMetadataStore(
       settings.etcd.length > 0 ? { kind: 'etcd', endpoints: settings.etcd, prefix: settings.etcdPrefix } : { kind: 'embedded', dir: path.join(dir, 'metadata'), clock },

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
+import { ShutdownSteps } from '../core/shutdown.js';
 import { registerGaugeFn } from '../core/metrics.js';
 import { joinWhenFree, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
 import { LogClient } from '../log/client.js';
@@ -131,10 +132,8 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
   const dir = path.join(settings.dataDir, 'records');
   mkdirSync(dir, { recursive: true });
   const nodeId = settings.nodeId || stableNodeId(dir);
-  const closers: Array<() => Promise<void>> = [];
-  const close = async () => {
-    for (const c of closers.splice(0).reverse()) await c().catch((err: unknown) => log.warn('close step failed', { err: String(err) }));
-  };
+  const closers = new ShutdownSteps(log);
+  const close = () => closers.run();
   try {
     const store: MetadataStore = await openMetadataStore(
       settings.etcd.length > 0
@@ -188,7 +187,7 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       const m = membership.members().get(id);
       return m && route(m);
     });
-    closers.push(async () => peers.close());
+    closers.push(() => peers.close());
     const secret = await Access.clusterSecret(store);
     const access = new Access(settings.tokens, secret);
     const authed = new WeakMap<RpcClient, Promise<unknown>>();
@@ -246,10 +245,10 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       log,
     });
     tablets.start();
-    closers.push(async () => tablets.close());
+    closers.push(() => tablets.close());
     const sweeper = new ExpirySweeper({ region: settings.region, nodeId, catalog, store: local, su, ready: (table) => replication.ready(table), clock, log, intervalMs: settings.expirySweepMs });
     sweeper.start();
-    closers.push(async () => sweeper.close());
+    closers.push(() => sweeper.close());
     const open = recordsMethods(router, catalog, defaults, (table) => replication.ensure(table), tablets, (table) => replication.positions(table), access);
     for (const [k, v] of access.guard(open)) methods.set(k, v);
     let httpPort = -1;

@@ -47,7 +47,7 @@ interface Link {
 export interface RecordsCluster {
   etcd: RealEtcd;
   regions: Map<string, RegionProcess>;
-  /** A client connected to a region's node (new each call; the caller closes it). */
+  /** A client connected to a region's node (new each call; closed by stop(), or earlier by the caller). */
   client(region: string, timeoutMs?: number): Promise<RecordsClient>;
   /** One-way delay on every link between regions. */
   setDelay(ms: number): void;
@@ -163,6 +163,7 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
     rmSync(base, { recursive: true, force: true });
     throw err;
   }
+  const clients: RecordsClient[] = [];
   const stopProcesses = async () => {
     await Promise.all([...regions.values()].flatMap((r) => r.nodes.map((n) => n.proc?.stop())));
     await Promise.all([...regions.values()].map((r) => r.log?.stop()));
@@ -171,7 +172,9 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
     etcd,
     regions,
     async client(region, timeoutMs = 20_000) {
-      return RecordsClient.connect({ port: regions.get(region)!.recordsPort, timeoutMs });
+      const c = await RecordsClient.connect({ port: regions.get(region)!.recordsPort, timeoutMs });
+      clients.push(c);
+      return c;
     },
     setDelay(ms) {
       for (const l of links) l.proxy.delayMs = ms;
@@ -188,6 +191,7 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
     },
     stopProcesses,
     async stop() {
+      for (const c of clients.splice(0)) c.close();
       await stopProcesses();
       for (const l of links) await l.proxy.close();
       await etcd.stop();
