@@ -14,7 +14,8 @@ export class NetProxy {
   private generation = 0;
   port = 0;
 
-  constructor(private readonly target: { host: string; port: number }) {
+  /** The target may be set after listening (so a test can take the proxies' ports before choosing free ports for the targets). */
+  constructor(public target: { host: string; port: number }) {
     this.server = net.createServer((a) => this.accept(a));
   }
 

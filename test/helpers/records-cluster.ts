@@ -73,12 +73,24 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
   const regions = new Map<string, RegionProcess>();
   const links: Link[] = [];
   try {
+    // The proxies listen first: ports picked for the nodes afterwards cannot be one of theirs.
+    const pending: Array<{ from: string; to: string; node: number | 'log'; proxy: NetProxy }> = [];
+    for (const from of names) {
+      for (const to of names) {
+        if (to === from) continue;
+        for (const node of ['log' as const, ...Array.from({ length: opts.nodesPerRegion ?? 1 }, (_, i) => i)]) {
+          const proxy = new NetProxy({ host: '127.0.0.1', port: 0 });
+          await proxy.listen();
+          pending.push({ from, to, node, proxy });
+        }
+      }
+    }
     for (const region of names) {
       regions.set(region, {
         region,
         dir: path.join(base, region),
         logPort: await freePort(),
-        recordsPort: await freePort(),
+        recordsPort: 0,
         log: null,
         records: null,
         nodes: [],
@@ -90,22 +102,17 @@ export async function startRecordsCluster(names: string[], opts: { args?: string
     }
     for (const r of regions.values()) {
       for (let i = 0; i < (opts.nodesPerRegion ?? 1); i++) {
-        r.nodes.push({ id: `${r.region}-${i + 1}`, port: i === 0 ? r.recordsPort : await freePort(), proc: null, start: async () => {}, kill: async () => {} });
+        r.nodes.push({ id: `${r.region}-${i + 1}`, port: await freePort(), proc: null, start: async () => {}, kill: async () => {} });
       }
+      r.recordsPort = r.nodes[0].port;
     }
-    const via = new Map<string, string[]>();
-    for (const from of names) {
-      const map: string[] = [];
-      for (const to of names) {
-        if (to === from) continue;
-        const target = regions.get(to)!;
-        for (const port of [target.logPort, ...target.nodes.map((n) => n.port)]) {
-          const proxy = new NetProxy({ host: '127.0.0.1', port });
-          map.push(`127.0.0.1:${port}=127.0.0.1:${await proxy.listen()}`);
-          links.push({ from, to, proxy });
-        }
-      }
-      via.set(from, map);
+    const via = new Map<string, string[]>(names.map((n) => [n, []]));
+    for (const p of pending) {
+      const target = regions.get(p.to)!;
+      const port = p.node === 'log' ? target.logPort : target.nodes[p.node].port;
+      p.proxy.target = { host: '127.0.0.1', port };
+      via.get(p.from)!.push(`127.0.0.1:${port}=127.0.0.1:${p.proxy.port}`);
+      links.push({ from: p.from, to: p.to, proxy: p.proxy });
     }
     for (const r of regions.values()) {
       const dropLinksTo = () => {
