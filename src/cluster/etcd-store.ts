@@ -133,13 +133,19 @@ class EtcdStore implements MetadataStore {
     const builder = this.ns.watch().prefix(prefix);
     if (opts.afterRevision !== undefined) builder.startRevision(String(opts.afterRevision + 1));
     const watcher = new EtcdStoreWatcher(builder.watcher(), onEvent, opts.onError, (w) => this.watchers.delete(w), this.timeoutMs);
+    // Tracked from the start: a store closed while a watch is being established must cancel it too,
+    // or etcd3's watch manager retries it on the closed client forever (and keeps the process alive).
+    this.watchers.add(watcher);
     try {
       await watcher.established();
     } catch (err) {
       await watcher.close();
       throw this.fail(`watch "${this.prefix}${prefix}"`, err);
     }
-    this.watchers.add(watcher);
+    if (this.closed) {
+      await watcher.close();
+      this.checkOpen('watch');
+    }
     return watcher;
   }
 
@@ -248,6 +254,7 @@ class EtcdStoreWatcher implements Watcher {
   private connected = false;
   private closed = false;
   private readonly ready: Promise<void>;
+  private abandonSetup: () => void = () => undefined;
 
   constructor(
     private readonly watcher: EtcdWatcher,
@@ -260,6 +267,10 @@ class EtcdStoreWatcher implements Watcher {
     watcher.on('delete', (kv) => onEvent({ type: 'delete', key: kv.key.toString('utf8'), modRevision: Number(kv.mod_revision) }));
     this.ready = new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`not established within ${timeoutMs} ms`)), timeoutMs);
+      this.abandonSetup = () => {
+        clearTimeout(timer);
+        reject(new Error('closed before it was established'));
+      };
       watcher.once('connected', () => {
         clearTimeout(timer);
         this.connected = true;
@@ -282,6 +293,7 @@ class EtcdStoreWatcher implements Watcher {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.abandonSetup();
     this.onClose(this);
     this.watcher.removeAllListeners('put').removeAllListeners('delete');
     let timer: NodeJS.Timeout | undefined;

@@ -182,16 +182,23 @@ export async function campaignUntilElected(
 async function waitForDelete(store: MetadataStore, key: string, afterRevision: number, lease: Lease, signal?: AbortSignal): Promise<void> {
   let onAbort: () => void = () => undefined;
   let watcher: Watcher | undefined;
+  let settled = false;
   try {
     await new Promise<void>((resolve, reject) => {
       onAbort = () => reject(signal!.reason);
+      if (signal?.aborted) return onAbort(); // aborted while campaigning: the listener would never fire
       signal?.addEventListener('abort', onAbort, { once: true });
       void lease.lost.then(resolve);
       store
         .watch(key, (ev) => ev.type === 'delete' && ev.key === key && resolve(), { afterRevision, onError: () => resolve() })
-        .then((w) => (watcher = w), reject);
+        .then((w) => {
+          // the wait may have ended (abort, lost lease) while the watch was being set up
+          if (settled) void w.close();
+          else watcher = w;
+        }, reject);
     });
   } finally {
+    settled = true;
     signal?.removeEventListener('abort', onAbort);
     await watcher?.close();
   }

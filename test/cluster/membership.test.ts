@@ -83,6 +83,18 @@ for (const kind of storeKinds()) {
       await assert.rejects(waiting[states.findIndex((s) => !s.done)], /test over/);
     });
 
+    it('a campaign aborted while it is campaigning rejects with the abort\'s reason', { timeout: 20_000 }, async (t) => {
+      const { client, ttlMs } = await kind.open(t);
+      const key = 'log/partitions/orders/2/leader';
+      const holder = await client();
+      assert.equal(await campaign(holder, key, 'n1', await holder.grantLease(ttlMs * 6)), true);
+      const other = await client();
+      const abort = new AbortController();
+      const waiting = campaignUntilElected(other, key, 'n2', await other.grantLease(ttlMs * 6), abort.signal);
+      abort.abort(new Error('stopped mid-campaign')); // the first campaign attempt is in flight
+      await assert.rejects(waiting, /stopped mid-campaign/);
+    });
+
     it('another candidate wins when the leader\'s lease runs out', async (t) => {
       const { client, abandon, ttlMs } = await kind.open(t);
       const key = 'log/partitions/orders/1/leader';

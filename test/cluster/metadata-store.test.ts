@@ -74,6 +74,23 @@ for (const kind of storeKinds()) {
       assert.equal(await store.deleteIf('k', rev2), false);
     });
 
+    it('a watch still being set up when its store closes settles with a clear error, and nothing keeps running', { timeout: 20_000 }, async (t) => {
+      const { client } = await kind.open(t);
+      const store = await client();
+      const pending = store.watch('w/', () => undefined);
+      await store.close();
+      const outcome = await pending.then(
+        async (w) => {
+          await w.close();
+          return 'established';
+        },
+        (err: Error) => err.message,
+      );
+      // The embedded store sets a watch up at once; etcd's was cut off by the close.
+      if (kind.name === 'etcd') assert.match(outcome, /closed/);
+      await assert.rejects(store.watch('w/', () => undefined), /closed/);
+    });
+
     it('watch delivers later changes under the prefix, in revision order, from every client', async (t) => {
       const { store, client } = await kind.open(t);
       const other = await client();
