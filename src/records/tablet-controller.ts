@@ -40,6 +40,8 @@ export class TabletController {
   /** Tablets this node owned at the last look (table → tablet ids), to clean up those that moved away. */
   private readonly owned = new Map<string, Set<number>>();
 
+  private checking = false;
+
   constructor(private readonly d: TabletControllerDeps) {}
 
   start(): void {
@@ -59,13 +61,26 @@ export class TabletController {
   // ---- splits ----
 
   private async checkSplits(): Promise<void> {
+    if (this.checking) return; // the last check is still counting
+    this.checking = true;
+    try {
+      await this.checkSplitsNow();
+    } finally {
+      this.checking = false;
+    }
+  }
+
+  private async checkSplitsNow(): Promise<void> {
     for (const { state } of [...this.d.catalog.tables.values()]) {
       if (this.d.region !== state.def.homeRegion) continue;
+      // No tablet can be over the limit when the whole table here is not (the common case, O(1)).
+      if (this.d.store.entryCount(state.def.name) <= this.d.splitRecords) continue;
       for (let i = 0; i < state.tablets.length; i++) {
         const t = state.tablets[i];
         if (t.owners[this.d.region] !== this.d.nodeId || t.moving) continue;
         const { start, end } = tabletRange(state, i);
-        if (this.d.store.count(state.def.name, start, end) > this.d.splitRecords) await this.split(state.def.name, t.id);
+        if (await this.d.store.holdsMoreThan(state.def.name, start, end, this.d.splitRecords)) await this.split(state.def.name, t.id);
+        if (this.closed) return;
       }
     }
   }

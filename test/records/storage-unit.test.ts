@@ -77,3 +77,24 @@ test('mastership: pinned tables stay put; otherwise the master moves after N con
     }),
   );
 });
+
+test('local store: the split check counts a tablet in chunks, and the table size without a walk', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'strata-ls-'));
+  const store = LocalStore.open(dir);
+  t.after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const keys = Array.from({ length: 250 }, (_, i) => `k${String(i).padStart(4, '0')}`);
+  await Promise.all(keys.map((k) => store.put('tbl', k, Buffer.from('v'))));
+  assert.equal(store.entryCount('tbl'), 250);
+  // [k0050, k0150) holds 100 keys; chunks of 7 and 100 must agree with the plain count on every limit
+  assert.equal(store.count('tbl', 'k0050', 'k0150'), 100);
+  for (const chunk of [7, 100, 1000]) {
+    for (const limit of [0, 6, 7, 99, 100, 101]) {
+      assert.equal(await store.holdsMoreThan('tbl', 'k0050', 'k0150', limit, chunk), 100 > limit, `chunk ${chunk}, limit ${limit}`);
+    }
+  }
+  assert.equal(await store.holdsMoreThan('tbl', 'k0200', '', 49, 7), true, 'an open end: 50 keys');
+  assert.equal(await store.holdsMoreThan('tbl', 'k0200', '', 50, 7), false);
+});
