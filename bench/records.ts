@@ -83,9 +83,9 @@ export interface CpuFigures {
 }
 
 export interface PhaseFigures {
-  kind: 'load' | 'sweep' | 'peak' | 'half';
+  kind: 'load' | 'sweep' | 'peak' | 'half' | 'same';
   threads: number;
-  /** target ops/s (half load only). */
+  /** target ops/s (half load, and a peer at Strata's half load). */
   target: number | null;
   seed: number;
   recordcount: number;
@@ -119,6 +119,11 @@ export interface WorkloadFigures {
   threads: number;
   peak: PhaseFigures;
   half: PhaseFigures;
+  /**
+   * A peer run at Strata's half load (Strata's target and thread count), for workloads with reads:
+   * the same offered load and client concurrency, so the read tails compare like for like.
+   */
+  atStrataHalf?: PhaseFigures;
 }
 
 export interface SystemFigures {
@@ -465,6 +470,12 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
           ctx.log(`${at()}   ${id} ${w} half: ${brief(half)}`);
           if (half.throughput < 0.95 * target) incidents.push(`${id} ${w} half load: ${fmtInt(half.throughput)} ops/s achieved of ${fmtInt(target)} asked`);
           out.workloads[w] = { workload: w, sweep: sweepRuns, threads: best.threads, peak, half };
+          const strataHalf = results.strata?.workloads[w]?.half;
+          if (id !== 'strata' && strataHalf?.ops.READ && strataHalf.target) {
+            const same = await phase(() => ({ kind: 'same', label: `${w} at strata's half load`, seed: wseed + 60, stopAfterMs: seconds * 1000, props: runProps(strataHalf.threads, seconds, [['target', strataHalf.target!]]) }));
+            ctx.log(`${at()}   ${id} ${w} at strata's half load: ${brief(same)}`);
+            out.workloads[w].atStrataHalf = same;
+          }
         }
       } catch (err) {
         out.failure = String((err as Error)?.stack ?? err).slice(0, 1500);
@@ -504,6 +515,10 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
             insertP99Us: strataHalf.ops.INSERT?.p99Us ?? null,
           }
         : null,
+      // The peers at Strata's half load (same target and threads): their p99 READ, µs.
+      peersReadP99AtStrataHalfUs: Object.fromEntries(
+        systems.filter((id) => id !== 'strata').map((id) => [id, results[id]?.workloads[w]?.atStrataHalf?.ops.READ?.p99Us ?? null]),
+      ),
       strataVsPostgresAtLeast1x: vsPg === null ? null : vsPg >= GOALS.throughputVsPostgresAtLeast,
       // Workload E has no reads: no verdict.
       p99ReadAtHalfLoadUnder1ms: Number.isFinite(readP99) ? readP99 <= GOALS.p99ReadAtHalfLoadUsAtMost : null,
@@ -532,7 +547,7 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
       `The YCSB driver (one Node process, all workers on one event loop) and the server under test share this ${os.availableParallelism()}-vCPU machine; ` +
       'systems run one after another (strata, postgres, redis), each on a fresh server and data directory. CPU per phase: client = this process, server = the server process tree, other = the rest of the machine.',
     design: {
-      order: 'per system: start, load, then per workload (a, b, c, e): sweep over client thread counts, peak at the best count, half load at 0.5 × that peak with the same thread count',
+      order: 'per system: start, load, then per workload (a, b, c, e): sweep over client thread counts, peak at the best count, half load at 0.5 × that peak with the same thread count; then, for PostgreSQL and Redis on workloads with reads, a run at Strata\'s half load (Strata\'s target and thread count: like-for-like read tails)',
       sweepThreads: sweep,
       sweepSeconds,
       separatePeakRun: separatePeak,
@@ -542,7 +557,7 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
       busyRetries,
       throughput: 'operations / (last operation end − first operation start); YCSB\'s operations / RunTime (which also counts opening and closing the connections) is kept as ycsbThroughput',
       latency: 'op-start latency (YCSB measurement.interval=op) is the figure judged; the half-load phases also keep latency from the intended start (Intended-*), which includes the pacer\'s lateness (Node timers, ~1 ms)',
-      seeds: `load ${seed}; workload w phase: ${seed} + 100·(index of w in a,b,c,e + 1) + (sweep i: i, peak: 50, half: 60); the same for every system`,
+      seeds: `load ${seed}; workload w phase: ${seed} + 100·(index of w in a,b,c,e + 1) + (sweep i: i, peak: 50, half and a peer's run at Strata's half load: 60); the same for every system`,
       operationcount: `per workload ${JSON.stringify(OPCOUNT_PER_SECOND)} × D: a cap never reached by A–C; for E it also sizes the zipfian key space for inserts (YCSB: operationcount × insertproportion × 2 new keys)`,
       recordcountAfterE: 'a phase\'s recordcount counts the records E\'s inserts added in earlier phases of the same system, so its inserts use new keys (PostgreSQL would reject a duplicate key); it differs slightly between systems',
     },
@@ -561,13 +576,13 @@ export async function run(ctx: BenchContext): Promise<BenchOutput> {
     systems: present,
     skipped,
     failed: Object.fromEntries(Object.values(results).filter((r) => r!.failure).map((r) => [r!.id, r!.failure!.split('\n')[0]])),
-    workloads: Object.fromEntries(per.map((p) => [p.workload, { throughput: p.throughput, threads: p.threads, strataVsPostgres: p.strataVsPostgres, strataVsRedis: p.strataVsRedis, strataHalfLoadP99ReadUs: p.strataHalfLoad?.readP99Us ?? null }])),
+    workloads: Object.fromEntries(per.map((p) => [p.workload, { throughput: p.throughput, threads: p.threads, strataVsPostgres: p.strataVsPostgres, strataVsRedis: p.strataVsRedis, strataHalfLoadP99ReadUs: p.strataHalfLoad?.readP99Us ?? null, peersReadP99AtStrataHalfUs: p.peersReadP99AtStrataHalfUs }])),
     strataVsPostgresAtLeast1x: Object.fromEntries(per.map((p) => [p.workload, p.strataVsPostgresAtLeast1x])),
     p99ReadAtHalfLoadUnder1ms: Object.fromEntries(per.map((p) => [p.workload, p.p99ReadAtHalfLoadUnder1ms])),
     goalsMet: per.every((p) => p.strataVsPostgresAtLeast1x !== null) ? per.every((p) => p.strataVsPostgresAtLeast1x === true && p.p99ReadAtHalfLoadUnder1ms !== false) : null,
     busyPhases: Object.values(results).reduce((a, r) => {
       // (in --quick the peak is a copy of the best sweep run: not counted twice)
-      const figs = Object.values(r!.workloads).flatMap((w) => [...w.sweep, ...(w.sweep.some((x) => x.seed === w.peak.seed) ? [] : [w.peak]), w.half]);
+      const figs = Object.values(r!.workloads).flatMap((w) => [...w.sweep, ...(w.sweep.some((x) => x.seed === w.peak.seed) ? [] : [w.peak]), w.half, ...(w.atStrataHalf ? [w.atStrataHalf] : [])]);
       return a + figs.filter((f) => f.cpu.otherCpu > BUSY_LIMIT).length;
     }, 0),
     incidents: incidents.length,
@@ -593,7 +608,8 @@ function formatTable(results: Partial<Record<SystemId, SystemFigures>>, systems:
       const lat = (ph: PhaseFigures) => OPS.filter((op) => ph.ops[op]).map((op) => `${op} ${ms(ph.ops[op]!.p50Us)}/${ms(ph.ops[op]!.p99Us)}`).join(' ');
       lines.push(
         `  ${id.padEnd(8)} peak ${n(f.peak.throughput).padStart(7)} ops/s @${String(f.threads).padStart(3)} thr (sweep ${f.sweep.map((s) => `${s.threads}:${n(s.throughput)}`).join(' ')})  p50/p99 ms ${lat(f.peak)}` +
-          ` cpu client/server ${f.peak.cpu.clientCpuS}/${f.peak.cpu.serverCpuS} s  | half ${n(f.half.target)}/s (got ${n(f.half.throughput)}): p50/p99 ms ${lat(f.half)}`,
+          ` cpu client/server ${f.peak.cpu.clientCpuS}/${f.peak.cpu.serverCpuS} s  | half ${n(f.half.target)}/s (got ${n(f.half.throughput)}): p50/p99 ms ${lat(f.half)}` +
+          (f.atStrataHalf ? `  | at strata's half ${n(f.atStrataHalf.target)}/s @${f.atStrataHalf.threads} thr: p50/p99 ms ${lat(f.atStrataHalf)}` : ''),
       );
     }
     const p = per.find((q) => q.workload === w)!;
