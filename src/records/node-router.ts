@@ -11,6 +11,7 @@ import {
   decodeWriteReply,
   encodeRead,
   encodeReadReply,
+  encodeReadReplyHead,
   encodeScan,
   encodeScanReply,
   encodeWrite,
@@ -85,6 +86,29 @@ export class NodeRouter {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /**
+   * A client's read-any of a tablet held here, answered at once as the record's stored bytes after
+   * a reply head (no promise, no re-encoding: the common read). Null when it needs the full path
+   * (another node, another consistency, an unknown table: read() answers those, errors included).
+   */
+  readAnyHere(req: ReadRequest): Buffer[] | null {
+    if (req.forwarded || req.consistency !== Consistency.any) return null;
+    const state = this.d.catalog.table(req.table);
+    if (!state || tabletFor(state, req.key).owners[this.d.region] !== this.d.nodeId) return null;
+    const hit = this.d.su.readStored(state.def, req.key);
+    if (!hit) return [this.head(ReadStatus.absent)];
+    const status = isGone(hit.record, this.d.now()) ? ReadStatus.gone : ReadStatus.present;
+    return hit.bytes ? [this.head(status), hit.bytes] : [encodeReadReply(status, this.d.region, hit.record)];
+  }
+
+  private readonly heads = new Map<number, Buffer>();
+
+  private head(status: number): Buffer {
+    let h = this.heads.get(status);
+    if (!h) this.heads.set(status, (h = encodeReadReplyHead(status, this.d.region)));
+    return h;
   }
 
   read(req: ReadRequest, raw: Buffer): Promise<Buffer> {

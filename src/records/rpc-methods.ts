@@ -54,7 +54,7 @@ export function recordsMethods(
     const req = decodeRead(payload);
     if (req.forwarded) access.requireNode(conn, 'a forwarded read');
     checkKey(req.key);
-    return router.read(req, payload);
+    return router.readAnyHere(req) ?? router.read(req, payload);
   });
 
   m.set(RecordsMethod.write, (payload, conn) => {

@@ -75,6 +75,14 @@ export class StorageUnit {
     return bytes ? decodeRecord(bytes) : null;
   }
 
+  /** As read(), with the stored bytes when the copy came from the store (null: from the overlay). */
+  readStored(def: TableDef, key: string): { record: StoredRecord; bytes: Buffer | null } | null {
+    const o = this.overlay.get(overlayKey(def, key));
+    if (o?.committed) return { record: o.committed, bytes: null };
+    const bytes = this.store.get(def.name, storageKey(def, key));
+    return bytes ? { record: decodeRecord(bytes), bytes } : null;
+  }
+
   /** The copy here given its stored bytes (read in a scan): a newer committed one wins. */
   freshest(def: TableDef, key: string, stored: Buffer): StoredRecord {
     return this.overlay.get(overlayKey(def, key))?.committed ?? decodeRecord(stored);

@@ -16,6 +16,7 @@ import {
   decodeWriteReply,
   encodeRead,
   encodeReadReply,
+  encodeReadReplyHead,
   encodeScan,
   encodeScanReply,
   encodeWrite,
@@ -141,6 +142,9 @@ test('read and write replies: round trip with and without a record', () => {
   fc.assert(
     fc.property(u8, region, fc.option(storedRecord), version, (status, reg, record, v) => {
       assert.deepEqual(decodeReadReply(encodeReadReply(status, reg, record)), { status, region: reg, record });
+      // the fast read path sends a head and the record as stored: the same bytes
+      const parts = record ? [encodeReadReplyHead(status, reg), encodeRecord(record)] : [encodeReadReplyHead(status, reg)];
+      assert.deepEqual(Buffer.concat(parts), encodeReadReply(status, reg, record));
       assert.deepEqual(decodeWriteReply(encodeWriteReply(status, v, reg, record)), { status, version: v, master: reg, record });
     }),
     { numRuns: 1000, seed: 5 },
