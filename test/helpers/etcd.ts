@@ -1,7 +1,8 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTracked } from '../../bench/lib/procs.js';
 import { after, before, type TestContext } from 'node:test';
 import { Etcd3 } from 'etcd3';
 import { ManualClock } from '../../src/core/clock.js';
@@ -37,7 +38,7 @@ export async function startEtcd(): Promise<RealEtcd> {
     const dir = mkdtempSync(path.join(tmpdir(), 'strata-etcd-'));
     const clientUrl = `http://127.0.0.1:${await freePort()}`;
     const peerUrl = `http://127.0.0.1:${await freePort()}`;
-    const child = spawn(
+    const child = spawnTracked(
       ETCD_BINARY,
       [
         '--name', 'strata-test',

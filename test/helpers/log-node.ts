@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTracked } from '../../bench/lib/procs.js';
 import { freePort } from './ports.js';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -44,7 +45,7 @@ export async function startLogNode(opts: LogNodeOptions): Promise<LogNode> {
     ...(opts.etcd ? ['--log-etcd', opts.etcd] : []),
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnTracked(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let out = '';
   child.stderr!.on('data', (d: Buffer) => {
     out += d.toString();

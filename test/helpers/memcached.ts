@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTracked } from '../../bench/lib/procs.js';
 import { freePort, waitForPort } from './ports.js';
 
 export interface RealMemcached {
@@ -12,7 +13,7 @@ export interface RealMemcached {
 export async function startMemcached(args: string[] = [], fixedPort?: number): Promise<RealMemcached> {
   for (let attempt = 0; ; attempt++) {
     const port = fixedPort ?? (await freePort());
-    const child: ChildProcess = spawn('memcached', ['-u', 'root', '-l', '127.0.0.1', '-p', String(port), '-U', '0', ...args], {
+    const child: ChildProcess = spawnTracked('memcached', ['-u', 'root', '-l', '127.0.0.1', '-p', String(port), '-U', '0', ...args], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let exited = false;

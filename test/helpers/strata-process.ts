@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTracked } from '../../bench/lib/procs.js';
 import { readFileSync } from 'node:fs';
 
 const MAIN = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -26,7 +27,7 @@ export async function startStrataProcess(args: string[], options: StrataProcessO
   const timeoutMs = options.timeoutMs ?? 30_000;
   const argv = [process.execPath, '--import', 'tsx', MAIN, 'server', '--cache-port', '0', '--admin-port', '0', '--log-enabled', 'false', ...args];
   const [command, ...rest] = options.fdLimit ? withFdLimit(options.fdLimit, argv) : argv;
-  const child = spawn(command, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnTracked(command, rest, { stdio: ['ignore', 'ignore', 'pipe'] });
   // The ports come from the info-level "listening" log lines.
   const ports = await new Promise<{ cache: number; admin: number }>((resolve, reject) => {
     let buf = '';
