@@ -101,7 +101,6 @@ export function decodeRead(buf: Buffer): ReadRequest {
   return { table, key, consistency: consistency as Consistency, required, forwarded, known };
 }
 
-/** status, the region that served it, then the record (absent: none). */
 /**
  * The start of a read reply (status and region) before the record's bytes: a record read from the
  * store is sent as stored, after this, without decoding and encoding it again.
@@ -110,6 +109,7 @@ export function encodeReadReplyHead(status: number, region: string): Buffer {
   return Buffer.from(new BufferWriter(16).u8(status).str(region).view());
 }
 
+/** status, the region that served it, then the record (absent: none). */
 export function encodeReadReply(status: number, region: string, record: StoredRecord | null): Buffer {
   const w = new BufferWriter(record ? 80 + record.fieldsJson.length : 16).u8(status).str(region);
   if (record) writeRecord(w, record);
