@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { Logger } from '../core/log.js';
 import { MetadataStoreError, type KeyValue, type Lease, type MetadataStore, type Watcher } from './metadata-store.js';
 
 /** Where live nodes register: `nodes/<nodeId>` holds the node's info as JSON, bound to its lease. */
@@ -232,4 +233,62 @@ export async function joinWhenFree<Info extends MemberInfo>(
       await new Promise((r) => setTimeout(r, 500));
     }
   }
+}
+
+/** A membership kept up for the life of a service: joined again whenever its lease is lost. */
+export interface LastingMembership<Info extends MemberInfo> {
+  /** The membership now: a new one (new lease) after each rejoin. */
+  readonly current: Membership<Info>;
+  /** Called after each rejoin with the new membership and the one that was lost. */
+  onRejoin(cb: (now: Membership<Info>, lost: Membership<Info>) => void): void;
+  /** Stop rejoining and leave. */
+  leave(): Promise<void>;
+}
+
+/**
+ * Join (waiting out a previous run's registration, as joinWhenFree), and whenever the lease is lost
+ * (a long pause, the store unreachable: the others now count this node as gone) leave and join
+ * again under a new lease, retrying every `retryMs` until it works or leave() is called.
+ */
+export async function joinAndStay<Info extends MemberInfo>(
+  store: MetadataStore,
+  opts: JoinOptions<Info>,
+  log: Logger,
+  retryMs = 1000,
+): Promise<LastingMembership<Info>> {
+  const note = (msg: string, fields: Record<string, unknown>) => log.info(msg, fields);
+  let current = await joinWhenFree(store, opts, note);
+  let leaving = false;
+  const rejoined: Array<(now: Membership<Info>, lost: Membership<Info>) => void> = [];
+  const rejoinWhenLost = (lost: Membership<Info>): void =>
+    void lost.lost.then(async () => {
+      if (leaving) return;
+      log.error('membership lease lost: this node counts as gone; joining again', { node: opts.nodeId });
+      await lost.leave().catch(() => {});
+      for (;;) {
+        try {
+          const next = await joinWhenFree(store, opts, note);
+          if (leaving) return void (await next.leave().catch(() => {}));
+          current = next;
+          break;
+        } catch (err) {
+          if (leaving) return;
+          log.warn('joining again failed; retrying', { node: opts.nodeId, err: String((err as Error).message ?? err) });
+          await new Promise((r) => setTimeout(r, retryMs));
+        }
+      }
+      for (const cb of rejoined) cb(current, lost);
+      rejoinWhenLost(current);
+    });
+  rejoinWhenLost(current);
+  return {
+    get current() {
+      return current;
+    },
+    onRejoin: (cb) => void rejoined.push(cb),
+    leave: async () => {
+      leaving = true;
+      await current.leave();
+    },
+  };
 }

@@ -6,7 +6,7 @@ import type { Logger } from '../core/log.js';
 import { ShutdownSteps } from '../core/shutdown.js';
 import { registerGaugeFn } from '../core/metrics.js';
 import { stableNodeId } from '../cluster/node-id.js';
-import { joinWhenFree, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
+import { joinAndStay, openMetadataStore, type LastingMembership, type MetadataStore } from '../cluster/index.js';
 import { RpcServer } from '../net/rpc-server.js';
 import { Broker, type NodeAddress } from './broker.js';
 import { GroupCoordinator } from './group-coordinator.js';
@@ -77,45 +77,25 @@ export async function startLogService(settings: LogSettings, log: Logger, clock:
       closers.push(() => http!.close());
     }
     const self: NodeAddress = { id: nodeId, host: settings.host, port, ...(http ? { httpPort: http.port } : {}) };
-    let membership: Membership<NodeAddress> = await joinWhenFree(store, { nodeId: self.id, info: self, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
-    let closing = false;
-    closers.push(async () => {
-      closing = true;
-      await membership.leave();
-    });
-    const liveNodes = () => [...membership.members().values()];
+    const membership: LastingMembership<NodeAddress> = await joinAndStay(store, { nodeId: self.id, info: self, ttlMs: settings.sessionTtlMs }, log);
+    closers.push(() => membership.leave());
+    const liveNodes = () => [...membership.current.members().values()];
 
     broker = await Broker.open({ node: self, dataDir: dir, store, clock, log, defaults: settings.defaults, autoCreateTopics: settings.autoCreateTopics, liveNodes });
     closers.push(() => broker!.close());
-    const replication = new Replication(broker, store, membership.lease, () => membership.members(), clock, log, {
+    const replication = new Replication(broker, store, membership.current.lease, () => membership.current.members(), clock, log, {
       lagTimeMs: settings.replicaLagMs,
       minInsync: settings.minInsync,
     });
     const onMembers = () => replication.membersChanged();
-    membership.on('change', onMembers);
-    // A node whose lease ran out (a long pause, the store unreachable) is gone for the others:
-    // it has stepped down everywhere; it joins again under a new lease and takes part anew.
-    const rejoinWhenLost = (m: Membership<NodeAddress>) =>
-      void m.lost.then(async () => {
-        if (closing) return;
-        log.error('membership lease lost: this node counts as gone; joining again');
-        m.off('change', onMembers);
-        await m.leave().catch(() => {});
-        for (;;) {
-          try {
-            membership = await joinWhenFree(store, { nodeId: self.id, info: self, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
-            break;
-          } catch (err) {
-            if (closing) return;
-            log.warn('joining again failed; retrying', { err: String((err as Error).message ?? err) });
-            await new Promise((r) => setTimeout(r, 1000));
-          }
-        }
-        membership.on('change', onMembers);
-        replication.setLease(membership.lease);
-        rejoinWhenLost(membership);
-      });
-    rejoinWhenLost(membership);
+    membership.current.on('change', onMembers);
+    // A node whose lease ran out is gone for the others: it has stepped down everywhere; under its
+    // new lease it takes part anew.
+    membership.onRejoin((now, lost) => {
+      lost.off('change', onMembers);
+      now.on('change', onMembers);
+      replication.setLease(now.lease);
+    });
     await replication.start();
     closers.push(() => replication.close());
     groups = new GroupCoordinator(broker, clock, log, settings.offsetsPartitions, replication.peers);

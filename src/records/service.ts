@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { ShutdownSteps } from '../core/shutdown.js';
 import { registerGaugeFn } from '../core/metrics.js';
-import { joinWhenFree, openMetadataStore, type Membership, type MetadataStore } from '../cluster/index.js';
+import { joinAndStay, openMetadataStore, type LastingMembership, type MetadataStore } from '../cluster/index.js';
 import { LogClient } from '../log/client.js';
 import type { ProduceDurability } from '../log/protocol.js';
 import { PeerPool } from '../net/peer-pool.js';
@@ -156,35 +156,11 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
     await catalog.putRegion(settings.region, { logBrokers: settings.logBrokers });
 
     const info: NodeInfo = { region: settings.region, host: settings.host === '0.0.0.0' ? '127.0.0.1' : settings.host, port };
-    const join = () => joinWhenFree(store, { nodeId, info, ttlMs: settings.sessionTtlMs }, (msg, f) => log.info(msg, f));
-    let membership: Membership<NodeInfo> = await join();
-    let leaving = false;
-    closers.push(async () => {
-      leaving = true;
-      await membership.leave();
-    });
-    // A lease lost (a long pause, etcd unreachable) makes this node invisible to the others: join again.
-    const rejoinWhenLost = (m: Membership<NodeInfo>): void =>
-      void m.lost.then(async () => {
-        if (leaving) return;
-        log.error('records membership lease lost: joining again');
-        await m.leave().catch(() => {});
-        for (;;) {
-          try {
-            membership = await join();
-            break;
-          } catch (err) {
-            if (leaving) return;
-            log.warn('joining again failed; retrying', { err: String((err as Error).message ?? err) });
-            await new Promise((r) => setTimeout(r, 1000));
-          }
-        }
-        rejoinWhenLost(membership);
-      });
-    rejoinWhenLost(membership);
+    const membership: LastingMembership<NodeInfo> = await joinAndStay(store, { nodeId, info, ttlMs: settings.sessionTtlMs }, log);
+    closers.push(() => membership.leave());
     const route = (a: { host: string; port: number }) => settings.connectVia.get(`${a.host}:${a.port}`) ?? a;
     const peers = new PeerPool((id) => {
-      const m = membership.members().get(id);
+      const m = membership.current.members().get(id);
       return m && route(m);
     });
     closers.push(() => peers.close());
@@ -239,7 +215,7 @@ export async function startRecordsService(settings: RecordsSettings, log: Logger
       su,
       replication,
       callNode,
-      members: () => membership.members(),
+      members: () => membership.current.members(),
       splitRecords: settings.splitRecords,
       checkIntervalMs: settings.splitCheckMs,
       log,

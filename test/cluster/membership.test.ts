@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { campaign, campaignUntilElected, currentLeader, joinCluster, resign } from '../../src/cluster/membership.js';
+import { campaign, campaignUntilElected, currentLeader, joinAndStay, joinCluster, resign, type Membership } from '../../src/cluster/membership.js';
+import { createLogger } from '../../src/core/log.js';
 import { storeKinds } from '../helpers/etcd.js';
 import { eventually } from '../helpers/router.js';
 
@@ -81,6 +82,26 @@ for (const kind of storeKinds()) {
       assert.equal(states.filter((s) => s.done).length, 1, 'the other candidate still waits');
       abort.abort(new Error('test over'));
       await assert.rejects(waiting[states.findIndex((s) => !s.done)], /test over/);
+    });
+
+    it('a lasting membership joins again under a new lease when its lease is lost, until it leaves', { timeout: 20_000 }, async (t) => {
+      const { store, ttlMs } = await kind.open(t);
+      const member = await joinAndStay(store, { nodeId: 'n1', info: { port: 1 }, ttlMs }, createLogger('silent'), 10);
+      const first = member.current;
+      const rejoins: Array<[Membership<{ port: number }>, Membership<{ port: number }>]> = [];
+      member.onRejoin((now, lost) => rejoins.push([now, lost]));
+      await first.lease.revoke(); // as if it had run out
+      await eventually('joined again', () => rejoins.length === 1, 5000);
+      const [now, lost] = rejoins[0];
+      assert.equal(lost, first);
+      assert.equal(member.current, now);
+      assert.notEqual(now.lease.id, first.lease.id);
+      assert.equal(now.lease.isLost, false);
+      assert.deepEqual(JSON.parse((await store.get('nodes/n1'))!.value.toString()), { port: 1 });
+      assert.equal((await store.get('nodes/n1'))!.lease, now.lease.id);
+      await member.leave();
+      assert.equal(await store.get('nodes/n1'), null, 'leaving deletes the registration');
+      assert.equal(rejoins.length, 1, 'no rejoin after leaving');
     });
 
     it('a campaign aborted while it is campaigning rejects with the abort\'s reason', { timeout: 20_000 }, async (t) => {
