@@ -133,18 +133,14 @@ class EtcdStore implements MetadataStore {
     const builder = this.ns.watch().prefix(prefix);
     if (opts.afterRevision !== undefined) builder.startRevision(String(opts.afterRevision + 1));
     const watcher = new EtcdStoreWatcher(builder.watcher(), onEvent, opts.onError, (w) => this.watchers.delete(w), this.timeoutMs);
-    // Tracked from the start: a store closed while a watch is being established must cancel it too,
-    // or etcd3's watch manager retries it on the closed client forever (and keeps the process alive).
+    // Tracked from the start: a store closed while a watch is being established cuts it off too,
+    // rather than leaving etcd3's watch manager retrying it on the closed client until its setup times out.
     this.watchers.add(watcher);
     try {
       await watcher.established();
     } catch (err) {
       await watcher.close();
       throw this.fail(`watch "${this.prefix}${prefix}"`, err);
-    }
-    if (this.closed) {
-      await watcher.close();
-      this.checkOpen('watch');
     }
     return watcher;
   }

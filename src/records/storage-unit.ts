@@ -69,7 +69,10 @@ export class StorageUnit {
 
   /** The committed copy here (overlay first, then the store); null when this region never saw the key. */
   read(def: TableDef, key: string): StoredRecord | null {
-    return this.readStored(def, key)?.record ?? null;
+    const o = this.overlay.get(overlayKey(def, key));
+    if (o?.committed) return o.committed;
+    const bytes = this.store.get(def.name, storageKey(def, key));
+    return bytes ? decodeRecord(bytes) : null;
   }
 
   /** As read(), with the stored bytes when the copy came from the store (null: from the overlay). */
